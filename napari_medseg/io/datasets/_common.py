@@ -1,0 +1,47 @@
+"""Helpers shared by the dataset adapters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from napari_medseg.core.errors import ReadError
+
+
+def visible(path: Path) -> bool:
+    """False for macOS junk (``._x``, ``__MACOSX``) and hidden files, which nnU-Net skips too."""
+    return not any(part.startswith((".", "__MACOSX")) for part in path.parts[-1:]) and "__MACOSX" not in path.parts
+
+
+def list_visible(folder: Path, pattern: str = "*") -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(pattern) if visible(p))
+
+
+def load_json(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReadError(f"not valid JSON ({exc})", path) from exc
+    if not isinstance(data, dict):
+        raise ReadError("expected a JSON object", path)
+    return data
+
+
+def dataset_json(folder: Path) -> dict | None:
+    """The folder's dataset.json, or None when absent or unreadable (for cheap detection)."""
+    path = folder / "dataset.json"
+    if not path.is_file():
+        return None
+    try:
+        return load_json(path)
+    except ReadError:
+        return None
+
+
+def resolve(root: Path, rel: str) -> Path:
+    """A path from a dataset.json entry, relative to the dataset root (``./x`` allowed)."""
+    p = Path(rel)
+    return p if p.is_absolute() else (root / p).resolve()

@@ -1,0 +1,129 @@
+"""Generic inputs: a NIfTI/MHA/NRRD file, a folder of such files, a DICOM folder, a PNG/TIF/JPG stack.
+
+A file named ``<stem>_seg``/``_mask``/``_label(s)`` next to ``<stem>`` is that image's mask.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from napari_medseg.core.errors import ReadError
+from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.model import Case, Dataset
+from napari_medseg.io.datasets._common import list_visible, visible
+from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.volumes import (
+    IMAGE_SUFFIXES,
+    VOLUME_SUFFIXES,
+    has_suffix,
+    read_image_stack,
+    read_volume,
+    strip_suffix,
+)
+
+MASK_STEM = re.compile(r"^(?P<stem>.+?)[_-](seg|mask|label|labels|segmentation)$", re.IGNORECASE)
+
+
+def natural_key(path: Path):
+    """Sort key that orders ``img2`` before ``img10``."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+class GenericDataset(Dataset):
+    format = "generic"
+    description = "NIfTI/MHA/NRRD files, a DICOM folder, or a PNG/TIF stack"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        if path.is_file():
+            return has_suffix(path, VOLUME_SUFFIXES + IMAGE_SUFFIXES) or _is_dicom(path)
+        if not path.is_dir():
+            return False
+        entries = [p for p in path.iterdir() if visible(p)]
+        files = [p for p in entries if p.is_file()]
+        if any(has_suffix(p, VOLUME_SUFFIXES + IMAGE_SUFFIXES) for p in files):
+            return True
+        return any(_is_dicom(p) for p in _walk_files(path, limit=200))
+
+    def __init__(self, root):
+        super().__init__(root)
+        self._cases: dict[str, dict] = {}
+        root = self.root
+        if root.is_file():
+            if _is_dicom(root) and not has_suffix(root, VOLUME_SUFFIXES + IMAGE_SUFFIXES):
+                self._add_dicom(root.parent)
+            else:
+                self._cases[strip_suffix(root.name)] = {"kind": "file", "image": root, "mask": None}
+            return
+        files = [p for p in list_visible(root) if p.is_file()]
+        volumes = [p for p in files if has_suffix(p, VOLUME_SUFFIXES)]
+        images = sorted((p for p in files if has_suffix(p, IMAGE_SUFFIXES)), key=natural_key)
+        stems = {strip_suffix(p.name): p for p in volumes}
+        masks = {}
+        for stem, p in stems.items():
+            m = MASK_STEM.match(stem)
+            if m and m["stem"] in stems:
+                masks[m["stem"]] = p
+        for stem, p in stems.items():
+            if p in masks.values():
+                continue
+            self._cases[stem] = {"kind": "file", "image": p, "mask": masks.get(stem)}
+        if images:
+            img_files = [p for p in images if not MASK_STEM.match(strip_suffix(p.name))]
+            mask_files = [p for p in images if MASK_STEM.match(strip_suffix(p.name))]
+            self._cases[root.name or "stack"] = {"kind": "stack", "image": img_files, "mask": mask_files or None}
+        if not self._cases:
+            self._add_dicom(root)
+
+    def _add_dicom(self, folder: Path) -> None:
+        from napari_medseg.io.dicom import find_series
+
+        for series in find_series(folder):
+            self._cases[series.case_id] = {"kind": "dicom", "image": series, "mask": None}
+
+    def case_ids(self) -> list[str]:
+        return list(self._cases)
+
+    def load_case(self, case_id: str) -> Case:
+        entry = self._cases.get(case_id)
+        if entry is None:
+            raise self._unknown_case(case_id)
+        masks = []
+        if entry["kind"] == "dicom":
+            from napari_medseg.io.dicom import read_series
+
+            images = [read_series(entry["image"])]
+        elif entry["kind"] == "stack":
+            images = [read_image_stack(entry["image"], name=case_id)]
+            if entry["mask"]:
+                if len(entry["mask"]) != len(entry["image"]):
+                    raise ReadError(f"{len(entry['mask'])} mask files for {len(entry['image'])} images", self.root)
+                masks = [read_image_stack(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))]
+        else:
+            images = read_volume(entry["image"])
+            if entry["mask"] is not None:
+                masks = read_volume(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))
+        case = Case(case_id, images, masks)
+        check_grids(case)
+        return case
+
+
+def _walk_files(folder: Path, limit: int):
+    count = 0
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and visible(p):
+            yield p
+            count += 1
+            if count >= limit:
+                return
+
+
+def _is_dicom(path: Path) -> bool:
+    """DICOM files are recognised by the ``DICM`` magic at byte 128, not by extension."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
