@@ -1,0 +1,136 @@
+"""Cases as napari layer-data tuples: geometry, contrast presets, label names and colours.
+
+No Qt here: readers, sample data and widgets all build their layers through these functions,
+so a case looks the same however it was opened. Each layer's ``metadata["medseg"]`` keeps
+the volume it shows (with its source geometry) and where it came from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.model import Box, Case, Volume
+
+CT_WINDOW = (-160.0, 240.0)  # soft-tissue window: W 400, L 40
+PET_SUV_RANGE = (0.0, 6.0)
+
+
+def geometry_kwargs(vol: Volume) -> dict:
+    geom = vol.geometry
+    if geom.is_axis_aligned:
+        return {"scale": tuple(geom.spacing), "translate": tuple(geom.origin)}
+    return {"affine": geom.affine()}
+
+
+def robust_limits(arr: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> tuple[float, float]:
+    """Percentile contrast on a strided sample (fast on large volumes), ignoring zeros for MRI."""
+    step = max(1, arr.size // 2_000_000)
+    sample = arr.reshape(-1)[::step].astype(np.float32, copy=False)
+    nz = sample[sample != 0]
+    if nz.size > 100:
+        sample = nz
+    if sample.size == 0:
+        return 0.0, 1.0
+    a, b = np.percentile(sample, [lo, hi])
+    return (float(a), float(b) if b > a else float(a) + 1.0)
+
+
+def medseg_meta(vol: Volume | None, case: Case, root: str | None, fmt: str | None, role: str) -> dict:
+    return {"medseg": {"volume": vol, "case": case.id, "root": root, "format": fmt, "role": role}}
+
+
+def image_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
+    kwargs = {"name": vol.name, **geometry_kwargs(vol), "metadata": medseg_meta(vol, case, root, fmt, "image")}
+    arr = vol.array
+    if vol.rgb:
+        kwargs["rgb"] = True
+        return arr, kwargs, "image"
+    kind = vol.modality.upper()
+    if kind == "CT":
+        kwargs.update(colormap="gray", contrast_limits=CT_WINDOW)
+    elif kind in ("PET", "SUV"):
+        hi = PET_SUV_RANGE[1] if vol.channel.upper() == "SUV" or vol.name.upper() == "SUV" else robust_limits(arr, 0, 99.8)[1]
+        kwargs.update(colormap="hot", contrast_limits=(0.0, hi), blending="additive", opacity=0.7)
+    else:
+        kwargs.update(colormap="gray", contrast_limits=robust_limits(arr))
+    return arr, kwargs, "image"
+
+
+def labels_colormap(labelmap: LabelMap):
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors = {None: (0.0, 0.0, 0.0, 0.0), 0: (0.0, 0.0, 0.0, 0.0)}
+    for lab in labelmap.foreground():
+        colors[lab.id] = (*(c / 255.0 for c in lab.color), 1.0)
+    return DirectLabelColormap(color_dict=colors)
+
+
+def labels_features(labelmap: LabelMap) -> dict:
+    """Feature table that makes napari's status bar show the label's name under the cursor."""
+    ids = labelmap.ids
+    return {"index": np.asarray(ids, dtype=int), "name": np.asarray([labelmap[i].name for i in ids], dtype=object)}
+
+
+def labels_kwargs(labelmap: LabelMap) -> dict:
+    return {"colormap": labels_colormap(labelmap), "features": labels_features(labelmap), "opacity": 0.5}
+
+
+def labels_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
+    labelmap = vol.labelmap or LabelMap.from_names({})
+    arr = vol.array
+    present = np.unique(arr[:: max(1, arr.shape[0] // 64)]) if arr.ndim == 3 else np.unique(arr)
+    labelmap = labelmap.ensure(int(v) for v in present)
+    vol.labelmap = labelmap
+    kwargs = {
+        "name": vol.name, **geometry_kwargs(vol), **labels_kwargs(labelmap),
+        "metadata": medseg_meta(vol, case, root, fmt, "mask"),
+    }  # fmt: skip
+    return arr, kwargs, "labels"
+
+
+def boxes_layer(boxes: list[Box], ref: Volume, case: Case, root=None, fmt=None) -> tuple:
+    """PASCAL VOC style boxes as a Shapes layer of rectangles with their attributes as features."""
+    three_d = ref.spatial_ndim == 3
+    data = []
+    for b in boxes:
+        corners = [[b.y0, b.x0], [b.y0, b.x1], [b.y1, b.x1], [b.y1, b.x0]]
+        data.append(np.asarray([[b.slice_index or 0, *c] for c in corners] if three_d else corners, float))
+    keys = sorted({k for b in boxes for k in b.properties})
+    features = {"label": [b.label for b in boxes], **{k: [b.properties.get(k, "") for b in boxes] for k in keys}}
+    geo = geometry_kwargs(ref)
+    kwargs = {
+        "name": "boxes", "shape_type": "rectangle", "features": features, "edge_width": 2,
+        "edge_color": "yellow", "face_color": "transparent",
+        "text": {"string": "{label}", "color": "yellow", "size": 10, "anchor": "upper_left"},
+        "metadata": medseg_meta(None, case, root, fmt, "boxes"), **geo,
+    }  # fmt: skip
+    return data, kwargs, "shapes"
+
+
+def slice_text_layer(texts: list[str], ref: Volume, case: Case, root=None, fmt=None) -> tuple:
+    """One text label per slice (classification labels such as MedMNIST's), never a mask."""
+    n = len(texts)
+    data = np.zeros((n, 3), float)
+    data[:, 0] = np.arange(n)
+    kwargs = {
+        "name": "class labels", "features": {"label": list(texts)}, "size": 0.1, "face_color": "transparent",
+        "border_width": 0,
+        "text": {"string": "{label}", "color": "yellow", "size": 12, "anchor": "upper_left"},
+        "metadata": medseg_meta(None, case, root, fmt, "classes"), **geometry_kwargs(ref),
+    }  # fmt: skip
+    return data, kwargs, "points"
+
+
+def case_layers(case: Case, root: str | None = None, fmt: str | None = None) -> list[tuple]:
+    """Every layer of a case: images (CT/MR below PET), masks, boxes, per-slice class text."""
+    order = {"CT": 0, "MR": 1, "": 1, "PET": 2, "SUV": 2}
+    images = sorted(case.images, key=lambda v: order.get(v.modality.upper(), 1))
+    layers = [image_layer(v, case, root, fmt) for v in images]
+    layers += [labels_layer(m, case, root, fmt) for m in case.masks]
+    if case.boxes and case.images:
+        layers.append(boxes_layer(case.boxes, case.reference_image(), case, root, fmt))
+    texts = case.metadata.get("slice_labels")
+    if texts and case.images:
+        layers.append(slice_text_layer(texts, case.images[0], case, root, fmt))
+    return layers
