@@ -1,0 +1,1 @@
+"""Dock widgets: thin Qt wiring of the Qt-free core to napari."""

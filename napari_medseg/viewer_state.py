@@ -1,0 +1,93 @@
+"""Per-viewer curation state shared by the dock widgets (no Qt: napari's model API + psygnal).
+
+One :class:`ViewerState` per viewer holds the open dataset and case. Loading a case is split
+in two so widgets can run the slow half in a worker thread: :meth:`ViewerState.load` (reads
+voxels, builds layer data) and :meth:`ViewerState.show` (replaces the previous case's layers).
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from psygnal import Signal
+
+from napari_medseg.core.model import Case, Dataset
+from napari_medseg.io.detect import open_dataset
+from napari_medseg.layers import case_layers
+
+if TYPE_CHECKING:
+    import napari
+
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+class ViewerState:
+    dataset_changed = Signal(object)  # Dataset
+    case_shown = Signal(object)  # Case
+    statuses_changed = Signal(dict)  # {case id: status}
+
+    def __init__(self, viewer: napari.Viewer):
+        self._viewer = weakref.ref(viewer)
+        self.dataset: Dataset | None = None
+        self.case: Case | None = None
+        self.statuses: dict[str, str] = {}
+
+    @property
+    def viewer(self) -> napari.Viewer:
+        return self._viewer()
+
+    def set_dataset(self, dataset: Dataset | str | Path) -> Dataset:
+        if not isinstance(dataset, Dataset):
+            dataset = open_dataset(dataset)
+        if self.dataset is None or Path(self.dataset.root) != Path(dataset.root):
+            self.dataset = dataset
+            self.dataset_changed.emit(dataset)
+        return self.dataset
+
+    def set_statuses(self, statuses: dict[str, str]) -> None:
+        self.statuses = dict(statuses)
+        self.statuses_changed.emit(self.statuses)
+
+    def load(self, case_id: str) -> tuple[Case, list[tuple]]:
+        """Read a case and build its layers (safe to call from a worker thread)."""
+        if self.dataset is None:
+            raise RuntimeError("no dataset is open")
+        case = self.dataset.load_case(case_id)
+        return case, case_layers(case, str(self.dataset.root), self.dataset.format)
+
+    def show(self, loaded: tuple[Case, list[tuple]], slice_index: int | None = None) -> None:
+        """Replace the previous case's layers with ``loaded`` (call on the GUI thread)."""
+        case, layers = loaded
+        viewer = self.viewer
+        for layer in [ly for ly in viewer.layers if "medseg" in ly.metadata]:
+            viewer.layers.remove(layer)
+        for data, kwargs, kind in layers:
+            getattr(viewer, f"add_{kind}")(data, **kwargs)
+        self.case = case
+        if slice_index is not None and viewer.dims.ndim >= 3:
+            viewer.dims.set_current_step(0, slice_index)
+        elif case.images and case.images[0].spatial_ndim == 3:
+            viewer.dims.set_current_step(0, case.images[0].shape[0] // 2)
+        self.case_shown.emit(case)
+
+    def adopt_layer(self, layer) -> None:
+        """Pick up the dataset and case of a layer opened through File > Open."""
+        meta = layer.metadata.get("medseg") or {}
+        root = meta.get("root")
+        if not root:
+            return
+        if self.dataset is None or Path(self.dataset.root) != Path(root):
+            self.set_dataset(root)
+        if self.case is None or self.case.id != meta.get("case"):
+            self.case = self.dataset.load_case(meta["case"])  # headers only; the layers hold the voxels
+            self.case_shown.emit(self.case)
+
+
+def state_for(viewer: napari.Viewer) -> ViewerState:
+    """The one :class:`ViewerState` of ``viewer`` (created on first use)."""
+    state = _STATES.get(viewer)
+    if state is None:
+        state = _STATES[viewer] = ViewerState(viewer)
+    return state
