@@ -45,3 +45,10 @@ def resolve(root: Path, rel: str) -> Path:
     """A path from a dataset.json entry, relative to the dataset root (``./x`` allowed)."""
     p = Path(rel)
     return p if p.is_absolute() else (root / p).resolve()
+
+
+def binarized(vol):
+    """Make a 0/255 (or any non-zero) mask volume load as 0/1, as binary masks are drawn."""
+    load = vol.loader
+    vol.loader = lambda: (load() > 0).astype("uint8")
+    return vol
