@@ -1,0 +1,50 @@
+"""The audit trail of a review session: append-only JSON lines, flushed to disk per entry."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AuditLog:
+    """``<out>/audit.log``: one JSON object a line (``time``, ``who``, ``action``, ``case``, details).
+
+    Entries are only ever appended, each with a single ``write`` on an ``O_APPEND`` descriptor
+    followed by ``fsync``, so two sessions on the same folder interleave whole lines and a
+    crash loses at most the entry being written.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def append(self, who: str, action: str, case: str | None = None, **details) -> dict:
+        entry = {"time": now_iso(), "who": who, "action": action, "case": case, **details}
+        line = (json.dumps(entry, sort_keys=False, default=str) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return entry
+
+    def entries(self, case: str | None = None) -> list[dict]:
+        """All entries (of one case if given), oldest first; a torn last line is skipped."""
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            if case is None or entry.get("case") == case:
+                out.append(entry)
+        return out
