@@ -112,7 +112,6 @@ class CaseBrowserWidget(QWidget):
 
         worker = create_worker(rows, _connect={"yielded": self._set_row, "errored": report_error})
         self._keep(worker)
-        worker.start()
 
     def _set_row(self, row) -> None:
         cid, mods, mask = row
@@ -144,7 +143,6 @@ class CaseBrowserWidget(QWidget):
             _progress={"desc": f"Loading {case_id}"},
         )  # fmt: skip
         self._keep(worker)
-        worker.start()
         return worker
 
     def _shown(self, loaded, slice_index) -> None:
