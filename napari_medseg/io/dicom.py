@@ -1,0 +1,370 @@
+"""DICOM series: discovery from headers only, geometry from positions, lazy voxels, CT HU, PET SUV.
+
+Files are recognised by the ``DICM`` magic at byte 128, grouped by ``SeriesInstanceUID`` and
+split again by orientation, echo and matrix size (so a localiser filed in the same series
+becomes its own stack). Slices are ordered by their position along the slice normal, never
+by ``InstanceNumber``, and the slice spacing comes from those positions, not from
+``SliceThickness``. A gap in the positions (a missing file) is an error, not a silent stretch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from napari_medseg.core.errors import ReadError
+from napari_medseg.core.geometry import DisplayTransform, Geometry, orient_for_display, reverse_axes
+from napari_medseg.core.model import Source, Volume
+from napari_medseg.io.datasets._common import visible
+from napari_medseg.io.volumes import guarded
+
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+# Objects that are not image slices: structured reports, presentation states, segmentations...
+SKIPPED_MODALITIES = {"SR", "PR", "SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "KO", "REG", "DOC"}
+MODALITY_KIND = {"CT": "CT", "PT": "PET", "MR": "MR"}
+SLICE_GAP_TOLERANCE = 0.05  # relative deviation from the median step that counts as a gap
+
+
+@dataclass
+class DicomSeries:
+    """One stack of slices, sorted along the slice normal (headers read, no pixels).
+
+    ``positions`` are the slice positions in mm along the normal (None when the files carry
+    no ``ImagePositionPatient``; they are then ordered by ``InstanceNumber`` as a last resort).
+    """
+
+    folder: Path
+    files: list[Path]
+    headers: list
+    case_id: str
+    modality: str
+    description: str
+    series_uid: str
+    positions: list[float] | None
+    problems: list[str] = field(default_factory=list)
+
+
+def is_dicom(path: Path) -> bool:
+    """True when ``path`` carries the ``DICM`` magic at byte 128 (the extension is irrelevant)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def safe_id(text: str) -> str:
+    """A filesystem-safe identifier (letters, digits, ``.``, ``-``, ``_``)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", text).strip("_.") or "series"
+
+
+def _orientation(hdr) -> tuple[np.ndarray, np.ndarray] | None:
+    iop = hdr.get("ImageOrientationPatient")
+    if iop is None or len(iop) != 6:
+        return None
+    v = np.asarray([float(x) for x in iop])
+    return v[:3], v[3:]
+
+
+def _position(hdr) -> np.ndarray | None:
+    ipp = hdr.get("ImagePositionPatient")
+    return None if ipp is None or len(ipp) != 3 else np.asarray([float(x) for x in ipp])
+
+
+def _is_image(hdr) -> bool:
+    meta = getattr(hdr, "file_meta", None)
+    if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS:
+        return False
+    if str(hdr.get("Modality", "")).upper() in SKIPPED_MODALITIES:
+        return False
+    return "Rows" in hdr and "Columns" in hdr
+
+
+def _stack_key(hdr) -> tuple:
+    """Slices of one stack share orientation, echo and matrix size."""
+    ori = _orientation(hdr)
+    ori_key = tuple(np.round(np.concatenate(ori), 3)) if ori else None
+    return (ori_key, str(hdr.get("EchoNumbers", "")), int(hdr.Rows), int(hdr.Columns))
+
+
+def find_series(folder: str | Path, progress: Callable[[int, int], None] | None = None) -> list[DicomSeries]:
+    """Every image stack under ``folder`` (searched recursively), reading headers only.
+
+    Returns the stacks sorted by patient, series number and description. Unreadable files
+    with a DICOM magic are listed in the ``problems`` of the stacks found beside them.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    folder = Path(folder)
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and visible(p) and is_dicom(p)]
+    groups: dict[tuple, list[tuple[Path, object]]] = {}
+    bad: list[str] = []
+    for n, path in enumerate(files):
+        try:
+            hdr = pydicom.dcmread(path, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
+            bad.append(f"{path}: unreadable DICOM header ({exc})")
+            continue
+        if _is_image(hdr):
+            uid = str(hdr.get("SeriesInstanceUID", "")) or str(path.parent)
+            groups.setdefault((uid, *_stack_key(hdr)), []).append((path, hdr))
+        if progress:
+            progress(n + 1, len(files))
+    if not groups and bad:
+        raise ReadError(bad[0].split(": ", 1)[1], bad[0].split(": ", 1)[0])
+    by_uid: dict[str, list[list[tuple[Path, object]]]] = {}
+    for key, members in groups.items():
+        by_uid.setdefault(key[0], []).append(members)
+    out: list[DicomSeries] = []
+    for uid, stacks in by_uid.items():
+        stacks.sort(key=len, reverse=True)  # the main stack keeps the plain id; localisers get _2, _3
+        for k, members in enumerate(stacks):
+            out.append(_make_series(uid, members, k, bad))
+    out.sort(key=lambda s: s.case_id)
+    seen: dict[str, int] = {}
+    for s in out:  # two series with the same patient/number/description stay distinct
+        if s.case_id in seen:
+            seen[s.case_id] += 1
+            s.case_id = f"{s.case_id}_{seen[s.case_id]}"
+        else:
+            seen[s.case_id] = 1
+    return out
+
+
+def _make_series(uid: str, members: list, k: int, bad: list[str]) -> DicomSeries:
+    hdr0 = members[0][1]
+    ori = _orientation(hdr0)
+    positions = None
+    if ori is not None and all(_position(h) is not None for _, h in members):
+        normal = np.cross(*ori)
+        pos = [float(_position(h) @ normal) for _, h in members]
+        order = np.argsort(pos, kind="stable")
+        positions = [pos[i] for i in order]
+    else:
+        order = np.argsort([int(h.get("InstanceNumber", 0) or 0) for _, h in members], kind="stable")
+    members = [members[i] for i in order]
+    files = [p for p, _ in members]
+    folder = Path(*_common_parts([f.parent for f in files]))
+    desc = str(hdr0.get("SeriesDescription", "") or "")
+    parts = [str(hdr0.get("PatientID", "") or "anon"), str(hdr0.get("SeriesNumber", "") or ""), desc]
+    case_id = safe_id("_".join(p for p in parts if p))
+    if k:
+        case_id += f"_{k + 1}"
+    problems = [b for b in bad if Path(b.split(": ", 1)[0]).parent == folder]
+    return DicomSeries(
+        folder, files, [h for _, h in members], case_id, str(hdr0.get("Modality", "")), desc, uid,
+        positions, problems,
+    )  # fmt: skip
+
+
+def _common_parts(paths: list[Path]) -> tuple[str, ...]:
+    parts = paths[0].parts
+    for p in paths[1:]:
+        n = 0
+        while n < min(len(parts), len(p.parts)) and parts[n] == p.parts[n]:
+            n += 1
+        parts = parts[:n]
+    return parts
+
+
+def _slice_step(series: DicomSeries, normal: np.ndarray) -> np.ndarray:
+    """Vector between consecutive slices; a missing or duplicated slice is a ReadError."""
+    hdrs, pos = series.headers, series.positions
+    if len(hdrs) == 1 or pos is None:
+        h = hdrs[0]
+        thick = float(h.get("SpacingBetweenSlices", 0) or h.get("SliceThickness", 0) or 1.0)
+        return normal * thick
+    steps = np.diff(pos)
+    median = float(np.median(steps))
+    for i, s in enumerate(steps):
+        if s < 1e-4 or abs(s - median) > max(SLICE_GAP_TOLERANCE * median, 1e-3):
+            a, b = series.files[i].name, series.files[i + 1].name
+            what = "two slices at the same position" if s < 1e-4 else "missing slice"
+            raise ReadError(
+                f"{what}: slice positions jump by {s:.4g} mm between {a} and {b} "
+                f"(at {pos[i]:.4g} mm) where the other slices are {median:.4g} mm apart",
+                series.folder,
+            )
+    return (_position(hdrs[-1]) - _position(hdrs[0])) / (len(hdrs) - 1)
+
+
+def index_to_lps(series: DicomSeries) -> np.ndarray:
+    """4x4 matrix from file index (i=column, j=row, k=slice) to LPS millimetres."""
+    hdr = series.headers[0]
+    ori = _orientation(hdr) or (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
+    row, col = ori
+    ps = [float(v) for v in (hdr.get("PixelSpacing") or hdr.get("ImagerPixelSpacing") or (1.0, 1.0))]
+    out = np.eye(4)
+    out[:3, 0] = row * ps[1]  # columns advance along the row direction by the column spacing
+    out[:3, 1] = col * ps[0]  # rows advance along the column direction by the row spacing
+    out[:3, 2] = _slice_step(series, np.cross(row, col))
+    origin = _position(hdr)
+    out[:3, 3] = origin if origin is not None else 0.0
+    return out
+
+
+def _rescale(hdrs) -> tuple[list[float], list[float]]:
+    slopes = [float(h.get("RescaleSlope", 1) or 1) for h in hdrs]
+    inters = [float(h.get("RescaleIntercept", 0) or 0) for h in hdrs]
+    return slopes, inters
+
+
+def _output_dtype(hdrs, slopes, inters, scaled: bool) -> np.dtype:
+    """int16 for integer-rescaled CT (HU always fits) or values that fit, the stored type without rescale."""
+    h = hdrs[0]
+    if scaled or any(s != 1 for s in slopes) or any(b != round(b) for b in inters):
+        return np.dtype(np.float32)
+    bits, signed = int(h.get("BitsStored", 16) or 16), int(h.get("PixelRepresentation", 0) or 0)
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    lo, hi = lo + min(inters), hi + max(inters)
+    if not any(inters):
+        alloc = int(h.get("BitsAllocated", 16) or 16)
+        return np.dtype(f"{'i' if signed else 'u'}{max(alloc, 8) // 8}")
+    if str(h.get("Modality", "")).upper() == "CT":
+        return np.dtype(np.int16)
+    for dt in (np.int16, np.int32):
+        if np.iinfo(dt).min <= lo and hi <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.float32)
+
+
+def _limits(dtype: np.dtype) -> tuple[int, int]:
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _dicom_datetime(date: str, time: str) -> datetime | None:
+    time = (time or "").replace(":", "").strip()
+    date = (date or "").strip()
+    if not time:
+        return None
+    whole, _, frac = time.partition(".")
+    whole = whole.ljust(6, "0")
+    try:
+        base = datetime.strptime((date or "19000101") + whole[:6], "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return base + timedelta(seconds=float("0." + frac) if frac else 0.0)
+
+
+def _parse_dt(value: str) -> datetime | None:
+    value = (value or "").split("&")[0].split("+")[0].split("-")[0]
+    return _dicom_datetime(value[:8], value[8:]) if len(value) >= 10 else None
+
+
+def suv_factor(hdrs) -> tuple[float | None, str]:
+    """Body-weight SUV factor (SUV = Bq/ml x factor) from the PET headers, or (None, reason).
+
+    SUVbw = activity x weight[g] / dose[Bq], with the injected dose decayed from the
+    injection time to the series start when the images are decay-corrected to START.
+    """
+    h = hdrs[0]
+    units = str(h.get("Units", "")).upper()
+    if units == "GML":
+        return 1.0, "stored as SUV"
+    if units != "BQML":
+        return None, f"Units {units or 'missing'} (SUV needs BQML)"
+    weight = float(h.get("PatientWeight", 0) or 0)
+    seq = h.get("RadiopharmaceuticalInformationSequence")
+    info = seq[0] if seq else None
+    if not weight or info is None:
+        return None, "PatientWeight or RadiopharmaceuticalInformationSequence missing"
+    dose = float(info.get("RadionuclideTotalDose", 0) or 0)
+    half_life = float(info.get("RadionuclideHalfLife", 0) or 0)
+    if dose <= 0 or half_life <= 0:
+        return None, "RadionuclideTotalDose or RadionuclideHalfLife missing"
+    correction = str(h.get("DecayCorrection", "START")).upper()
+    if correction == "ADMIN":
+        return weight * 1000.0 / dose, "decay-corrected to administration"
+    if correction != "START":
+        return None, f"DecayCorrection {correction} is not supported"
+    date = str(h.get("SeriesDate", "") or h.get("StudyDate", "") or "")
+    scan = _dicom_datetime(date, str(h.get("SeriesTime", "")))
+    acq = [_dicom_datetime(str(x.get("AcquisitionDate", "") or date), str(x.get("AcquisitionTime", ""))) for x in hdrs]
+    acq = [a for a in acq if a is not None]
+    if acq and (scan is None or scan > min(acq)):  # series re-created after the scan: use first acquisition
+        scan = min(acq)
+    inj = _parse_dt(str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
+    if inj is None:
+        inj = _dicom_datetime(date, str(info.get("RadiopharmaceuticalStartTime", "")))
+        if inj is not None and scan is not None and inj > scan:
+            inj -= timedelta(days=1)  # injected before midnight, scanned after
+    if scan is None or inj is None:
+        return None, "SeriesTime or RadiopharmaceuticalStartTime missing"
+    elapsed = (scan - inj).total_seconds()
+    decayed = dose * math.exp(-math.log(2) * elapsed / half_life)
+    return weight * 1000.0 / decayed, f"SUVbw, dose decayed over {elapsed:.0f} s"
+
+
+def read_series(series: DicomSeries, native: bool = False) -> Volume:
+    """The series as a lazily loaded volume (headers only now).
+
+    Parameters
+    ----------
+    series
+        A stack from :func:`find_series`.
+    native
+        Keep the acquisition layout (slice, row, column) instead of the radiological
+        (z, y, x) display order; used for sagittal series whose annotations live on
+        the acquired slices (LSS). The geometry is then in pixels times spacing.
+    """
+    import pydicom
+
+    hdrs = series.headers
+    h = hdrs[0]
+    if int(h.get("NumberOfFrames", 1) or 1) > 1:
+        raise ReadError("enhanced multi-frame DICOM is not supported yet", series.files[0])
+    rows, cols = int(h.Rows), int(h.Columns)
+    rgb = int(h.get("SamplesPerPixel", 1) or 1) == 3
+    affine = index_to_lps(series)
+    array_shape = (len(series.files), rows, cols)
+    if native:
+        transform = DisplayTransform.identity(3)
+        spacing = tuple(float(np.linalg.norm(affine[:3, a])) for a in (2, 1, 0))
+        geometry = Geometry(spacing, (0.0, 0.0, 0.0), np.eye(3))
+    else:
+        transform, geometry = orient_for_display(reverse_axes(affine), array_shape)
+    kind = MODALITY_KIND.get(series.modality.upper(), series.modality.upper())
+    slopes, inters = _rescale(hdrs)
+    factor, note = (suv_factor(hdrs) if kind == "PET" else (None, ""))
+    dtype = np.dtype(np.uint8) if rgb else _output_dtype(hdrs, slopes, inters, factor is not None)
+    files = list(series.files)
+
+    def load() -> np.ndarray:
+        out = np.empty(array_shape + ((3,) if rgb else ()), dtype)
+        for k, f in enumerate(files):
+            try:
+                pixels = pydicom.dcmread(f).pixel_array
+            except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+                raise ReadError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", f) from exc
+            if pixels.shape[:2] != (rows, cols):
+                raise ReadError(f"slice is {pixels.shape[:2]}, the series is {(rows, cols)}", f)
+            if rgb:
+                out[k] = pixels
+                continue
+            if dtype.kind == "f":
+                values = pixels * slopes[k] + inters[k]
+            else:  # integer rescale (CT HU): exact, clipped rather than wrapped on overflow
+                values = np.clip(pixels.astype(np.int64) + int(inters[k]), *_limits(dtype))
+            out[k] = values * factor if factor is not None else values
+        return transform.to_display(out)
+
+    metadata = {"series_uid": series.series_uid, "description": series.description,
+                "dicom_modality": series.modality}  # fmt: skip
+    channel = ""
+    if kind == "PET":
+        channel = "SUV" if factor is not None else "activity"
+        metadata["suv"] = note
+    return Volume(
+        series.description or series.case_id, transform.display_shape(array_shape) + ((3,) if rgb else ()),
+        dtype, geometry, guarded(series.folder, load), modality=kind, channel=channel, rgb=rgb,
+        source=Source(series.files[0], "itk", transform, affine), metadata=metadata,
+    )  # fmt: skip
