@@ -1,0 +1,104 @@
+"""Mask exports (CVAT Segmentation mask 1.1, NIfTI/MHA/NRRD on the source grid, COCO RLE).
+
+This module holds what every export shares: the items to export, slice names, 8-bit
+windowing, and :func:`export_masks`, the one entry point of the CLI, the writers and the widget.
+
+A 3D volume is cut along one display axis (0 axial, 1 coronal, 2 sagittal). Coronal and
+sagittal slices are flipped top-to-bottom so the head is up. Item ids are deterministic,
+zero-padded and never purely numeric (CVAT reads a numeric id as a frame number):
+``<case>/slice_0007`` (axial), ``<case>/coronal_0007``, ``<case>/sagittal_0007``, or
+``<case>`` for a 2D image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.model import Volume
+
+AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
+PREFIXES = ("slice", "coronal", "sagittal")
+SLICE_NAME = re.compile(r"^(slice|coronal|sagittal)_(\d+)$")
+
+
+@dataclass
+class ExportItem:
+    """One case to export: its class mask, optional instance ids and image, in display order.
+
+    ``reference`` is the source volume (for exports on the source grid); ``source`` the data
+    folder that must not receive the output.
+    """
+
+    case_id: str
+    classes: np.ndarray
+    instances: np.ndarray | None = None
+    image: np.ndarray | None = None
+    window: tuple[float, float] | None = None
+    reference: Volume | None = None
+    source: Path | None = None
+
+    def __post_init__(self):
+        self.classes = np.asarray(self.classes)
+        if self.classes.ndim not in (2, 3):
+            raise MedsegError(f"case {self.case_id!r}: mask must be 2D or 3D, got shape {self.classes.shape}")
+        if not np.issubdtype(self.classes.dtype, np.integer) and self.classes.dtype != bool:
+            raise MedsegError(f"case {self.case_id!r}: mask must hold integer labels, got {self.classes.dtype}")
+        if self.instances is not None and np.shape(self.instances) != self.classes.shape:
+            raise MedsegError(f"case {self.case_id!r}: instance mask shape {np.shape(self.instances)} "
+                              f"differs from the class mask {self.classes.shape}")  # fmt: skip
+        if self.image is not None and np.shape(self.image)[: self.classes.ndim] != self.classes.shape:
+            raise MedsegError(f"case {self.case_id!r}: image shape {np.shape(self.image)} "
+                              f"differs from the mask {self.classes.shape}")  # fmt: skip
+
+
+def axis_index(axis: int | str) -> int:
+    if isinstance(axis, str) and not axis.isdigit():
+        if axis not in AXES:
+            raise MedsegError(f"unknown slicing axis {axis!r} (use axial, coronal or sagittal)")
+        return AXES[axis]
+    if int(axis) not in (0, 1, 2):
+        raise MedsegError(f"slicing axis must be 0, 1 or 2, got {axis}")
+    return int(axis)
+
+
+def safe_case_name(case_id: str) -> str:
+    """A case id usable as one path component and never purely numeric."""
+    name = re.sub(r"[\\/:*?\"<>|]", "_", str(case_id)).strip() or "case"
+    return f"case_{name}" if name.isdigit() else name
+
+
+def item_ids(case_id: str, shape: tuple[int, ...], axis: int) -> list[str]:
+    name = safe_case_name(case_id)
+    if len(shape) == 2:
+        return [name]
+    n = shape[axis]
+    width = max(4, len(str(n - 1)))
+    return [f"{name}/{PREFIXES[axis]}_{i:0{width}d}" for i in range(n)]
+
+
+def take(arr: np.ndarray, axis: int, i: int) -> np.ndarray:
+    """Slice ``i`` along display ``axis`` as a 2D (row, col) image."""
+    s = np.take(arr, i, axis=axis)
+    return s[::-1] if axis else s
+
+
+def put(arr: np.ndarray, axis: int, i: int, image: np.ndarray) -> None:
+    """Inverse of :func:`take`: write a 2D slice back into the volume."""
+    index = [slice(None)] * arr.ndim
+    index[axis] = i
+    arr[tuple(index)] = image[::-1] if axis else image
+
+
+def to_uint8(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
+    """Window an image slice to 8 bit (RGB uint8 images pass through)."""
+    if image.dtype == np.uint8 and window is None:
+        return image
+    lo, hi = window if window is not None else (float(image.min()), float(image.max()))
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    out = (image.astype(np.float32) - lo) * scale
+    return np.clip(out, 0, 255).round().astype(np.uint8)

@@ -1,0 +1,306 @@
+"""CVAT "Segmentation mask 1.1" exports (a folder or a .zip), as CVAT/Datumaro read them.
+
+``labelmap.txt`` gives the colours, ``ImageSets/Segmentation/*.txt`` the items (files whose
+name holds ``_`` are ignored, as Datumaro does), ``SegmentationClass/`` and
+``SegmentationObject/`` the class and instance masks. Items named ``<case>/slice_0007``
+(our export's slices; also ``coronal_``/``sagittal_``) are stacked back into a volume, one
+case per top-level folder; any other item is a 2D case of its own. Zip members are read in
+memory after checking that none would land outside the export (absolute paths, ``..``,
+symlinks are refused).
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import zipfile
+from collections import defaultdict
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from napari_medseg.core.errors import ReadError
+from napari_medseg.core.geometry import DisplayTransform, Geometry
+from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
+from napari_medseg.core.model import Case, Dataset, Source, Volume
+from napari_medseg.export import SLICE_NAME, put
+from napari_medseg.export.cvat import VOC_COLORMAP
+from napari_medseg.io.datasets._common import visible
+
+MAX_DEPTH = 3  # the dataset root may sit up to 3 folders deep (Datumaro's detect_dataset)
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def check_member(info: zipfile.ZipInfo, archive: Path) -> None:
+    """Refuse a zip entry that would escape the folder it is extracted to."""
+    name = info.filename.replace("\\", "/")
+    parts = PurePosixPath(name).parts
+    if name.startswith("/") or (parts and parts[0].endswith(":")) or ".." in parts:
+        raise ReadError(f"zip entry {info.filename!r} would escape the target folder; refusing the archive", archive)
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise ReadError(f"zip entry {info.filename!r} is a symbolic link; refusing the archive", archive)
+
+
+def safe_extract(archive: str | Path, target: str | Path) -> Path:
+    """Extract ``archive`` into ``target`` after checking every entry (see :func:`check_member`)."""
+    archive, target = Path(archive), Path(target)
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            check_member(info, archive)
+        zf.extractall(target)
+    return target
+
+
+class _Files:
+    """Relative POSIX paths and bytes of a folder or a zip, the same way for both."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = None
+        if path.is_file():
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise ReadError(f"not a readable zip archive ({exc})", path) from exc
+            for info in self.zip.infolist():
+                check_member(info, path)
+            self.names = {i.filename.replace("\\", "/") for i in self.zip.infolist() if not i.is_dir()}
+        else:
+            self.names = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and visible(p)}
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.zip.read(name) if self.zip is not None else (self.path / name).read_bytes()
+        except (KeyError, OSError) as exc:
+            raise ReadError(f"cannot read {name} ({exc})", self.path) from exc
+
+
+def find_root(names: set[str]) -> str | None:
+    """The prefix ('' or 'a/b/') of the shallowest ``labelmap.txt`` next to ``SegmentationClass/``."""
+    for name in sorted(names, key=lambda n: n.count("/")):
+        if name.rsplit("/", 1)[-1] != "labelmap.txt" or name.count("/") > MAX_DEPTH:
+            continue
+        prefix = name[: -len("labelmap.txt")]
+        if any(n.startswith(prefix + "SegmentationClass/") for n in names):
+            return prefix
+    return None
+
+
+def decode(data: bytes, where: str) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.mode.startswith("I") or im.mode == "F":
+                raise ReadError(f"{im.mode} image: CVAT masks must be 8-bit (16-bit values are cut mod 256)", where)
+            if im.mode == "P":
+                im = im.convert("RGB")  # CVAT (OpenCV) expands palettes: the palette colours count
+            elif im.mode not in ("L", "RGB", "RGBA"):
+                im = im.convert("RGB")
+            return np.asarray(im)
+    except ReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any PIL failure is a bad file
+        raise ReadError(f"not a readable image ({exc})", where) from exc
+
+
+def _by_color(rgb: np.ndarray, table: dict[int, int], where: str) -> np.ndarray:
+    """Map RGB pixels to ids through ``{packed colour: id}``; undeclared colours are errors."""
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    uniq, inverse = np.unique(packed, return_inverse=True)
+    ids = np.empty(uniq.size, dtype=np.int64)
+    for k, value in enumerate(uniq):
+        if int(value) not in table:
+            color = (int(value) >> 16, (int(value) >> 8) & 255, int(value) & 255)
+            raise ReadError(f"undeclared colour {color}", where)
+        ids[k] = table[int(value)]
+    return ids[inverse].reshape(packed.shape)
+
+
+def label_dtype(labelmap: LabelMap) -> np.dtype:
+    return np.dtype(np.uint8 if max(labelmap.ids, default=0) < 256 else np.uint16)
+
+
+def _pack(color) -> int:
+    return (int(color[0]) << 16) | (int(color[1]) << 8) | int(color[2])
+
+
+class CvatExport:
+    """A CVAT Segmentation mask 1.1 export: its labelmap, items and per-case arrays."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.files = _Files(self.path)
+        root = find_root(self.files.names)
+        if root is None:
+            raise ReadError("no labelmap.txt next to a SegmentationClass/ folder", self.path)
+        self.root = root
+        self.entries = parse_cvat(self.files.read(root + "labelmap.txt").decode("utf-8"), self.path / "labelmap.txt")
+
+    def labelmap(self, reference: LabelMap | None = None) -> LabelMap:
+        return labelmap_from_cvat(self.entries, reference)
+
+    def items(self) -> list[str]:
+        """Listed item ids in file order; subsets whose name holds ``_`` are skipped (Datumaro)."""
+        prefix = self.root + "ImageSets/Segmentation/"
+        out: dict[str, None] = {}
+        for name in sorted(self.files.names):
+            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            if not rest.endswith(".txt") or "/" in rest or "_" in rest:
+                continue
+            for line in self.files.read(name).decode("utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    out[line.split()[0]] = None
+        if not out:
+            raise ReadError("no items listed in ImageSets/Segmentation/*.txt", self.path)
+        return list(out)
+
+    def cases(self) -> dict[str, list[tuple[str, int | None, int | None]]]:
+        """``{case id: [(item id, axis, slice index)]}``; axis is None for a 2D case."""
+        groups: dict[str, list[str]] = defaultdict(list)
+        default = self.path.name[:-4] if self.path.suffix.lower() == ".zip" else self.path.name
+        for iid in self.items():
+            top, _, rest = iid.partition("/")
+            groups[top if rest else default].append(iid)
+        cases: dict[str, list] = {}
+        for cid, iids in groups.items():
+            parsed = [SLICE_NAME.match(i.rsplit("/", 1)[-1]) for i in iids]
+            if all(parsed) and iids[0].count("/") <= 1 and len({m.group(1) for m in parsed}) == 1:
+                axis = ("slice", "coronal", "sagittal").index(parsed[0].group(1))
+                cases[cid] = [(i, axis, int(m.group(2))) for i, m in zip(iids, parsed, strict=True)]
+            else:
+                for i in iids:
+                    cases[i] = [(i, None, None)]
+        return cases
+
+    def _find(self, folder: str, iid: str, exts=(".png",)) -> str | None:
+        for ext in exts:
+            name = f"{self.root}{folder}/{iid}{ext}"
+            if name in self.files.names:
+                return name
+        return None
+
+    def slice_shape(self, case_id: str, images: bool = False) -> tuple[int, ...] | None:
+        """(rows, cols) of the case's mask slices, or (rows, cols[, channels]) of its images."""
+        from PIL import Image
+
+        for iid, _, _ in self.cases()[case_id]:
+            name = self._find("JPEGImages", iid, IMAGE_EXTS) if images else (
+                self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid))
+            if name:
+                with Image.open(io.BytesIO(self.files.read(name))) as im:
+                    bands = len(im.getbands()) if im.mode != "P" else 3
+                    return (im.size[1], im.size[0]) + ((bands,) if images and bands > 1 else ())
+        return None
+
+    def case_shape(self, case_id: str) -> tuple[int, ...]:
+        entries = self.cases()[case_id]
+        hw = self.slice_shape(case_id)
+        if hw is None:
+            raise ReadError(f"case {case_id!r} has no mask or image PNG", self.path)
+        axis = entries[0][1]
+        if axis is None:
+            return hw
+        n = max(e[2] for e in entries) + 1
+        return (n, *hw) if axis == 0 else (hw[0], n, hw[1]) if axis == 1 else (hw[0], hw[1], n)
+
+    def read_case(self, case_id: str, labelmap: LabelMap, shape: tuple[int, ...] | None = None,
+                  with_image: bool = False):  # fmt: skip
+        """``(class ids, instance ids, image or None)`` of a case, in display order."""
+        entries = self.cases()[case_id]
+        own = self.case_shape(case_id)
+        if shape is not None and tuple(shape) != own:
+            raise ReadError(f"case {case_id!r} is {own} in the export but the volume is {tuple(shape)}", self.path)
+        id_of = {lab.name: lab.id for lab in labelmap}
+        file_ids = [id_of[name] for name, _ in self.entries]
+        colors = {_pack(c): id_of[n] for n, c in self.entries if c is not None}
+        objects = {_pack(c): k for k, c in enumerate(VOC_COLORMAP)}
+        classes = np.zeros(own, dtype=label_dtype(labelmap))
+        instances = np.zeros(own, dtype=np.uint8)
+        image = None
+        for iid, axis, idx in entries:
+            cls_name = self._find("SegmentationClass", iid)
+            obj_name = self._find("SegmentationObject", iid)
+            if cls_name:
+                arr = decode(self.files.read(cls_name), cls_name)
+                if arr.ndim == 2:  # index PNG: values are positions in labelmap.txt
+                    if arr.size and int(arr.max()) >= len(file_ids):
+                        raise ReadError(f"undeclared label {int(arr.max())}", cls_name)
+                    cls = np.asarray(file_ids, dtype=np.int64)[arr]
+                else:
+                    cls = _by_color(arr[..., :3], colors, cls_name)
+                self._put(classes, axis, idx, cls, cls_name)
+            if obj_name:
+                arr = decode(self.files.read(obj_name), obj_name)
+                obj = arr if arr.ndim == 2 else _by_color(arr[..., :3], objects, obj_name)
+                self._put(instances, axis, idx, obj, obj_name)
+            img_name = self._find("JPEGImages", iid, IMAGE_EXTS) if with_image else None
+            if img_name:
+                img = decode(self.files.read(img_name), img_name)
+                if image is None:
+                    image = np.zeros(own + img.shape[2:], dtype=np.uint8)
+                self._put(image, axis, idx, img, img_name)
+        return classes, instances, image
+
+    @staticmethod
+    def _put(volume: np.ndarray, axis, idx, arr: np.ndarray, where: str) -> None:
+        expect = volume.shape if axis is None else tuple(s for k, s in enumerate(volume.shape[:3]) if k != axis)
+        if arr.shape[:2] != tuple(expect[:2]):
+            raise ReadError(f"image is {arr.shape[:2]}, expected {tuple(expect[:2])}", where)
+        if axis is None:
+            volume[...] = arr
+        else:
+            put(volume, axis, idx, arr)
+
+
+class CvatMaskDataset(Dataset):
+    format = "cvat"
+    description = "CVAT Segmentation mask 1.1 export (folder or zip)"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        path = Path(path)
+        if path.is_dir():
+            return (path / "labelmap.txt").is_file() and (path / "SegmentationClass").is_dir()
+        if path.is_file() and path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return find_root({n.replace("\\", "/") for n in zf.namelist()}) is not None
+        return False
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.export = CvatExport(self.root)
+        self.labelmap = self.export.labelmap()
+        self._cases = self.export.cases()
+        self._cache: dict[str, tuple] = {}
+
+    def case_ids(self) -> list[str]:
+        return list(self._cases)
+
+    def _arrays(self, case_id: str) -> tuple:
+        if case_id not in self._cache:
+            self._cache = {case_id: self.export.read_case(case_id, self.labelmap, with_image=True)}
+        return self._cache[case_id]
+
+    def load_case(self, case_id: str) -> Case:
+        if case_id not in self._cases:
+            raise self._unknown_case(case_id)
+        shape = self.export.case_shape(case_id)
+        geom = Geometry.pixels(len(shape))
+        source = Source(self.root, "pixels", DisplayTransform.identity(len(shape)))
+
+        def vol(name, k, dtype, labelmap, rgb=False, full_shape=shape):
+            return Volume(name, full_shape, np.dtype(dtype), geom, lambda: self._arrays(case_id)[k],
+                          rgb=rgb, labelmap=labelmap, source=source)  # fmt: skip
+
+        masks = [vol("label", 0, label_dtype(self.labelmap), self.labelmap),
+                 vol("instances", 1, np.uint8, LabelMap.from_names({}))]  # fmt: skip
+        images = []
+        frame = self.export.slice_shape(case_id, images=True)
+        if frame is not None:
+            rgb = len(frame) == 3
+            images.append(vol("image", 2, np.uint8, None, rgb=rgb, full_shape=shape + frame[2:]))
+        return Case(case_id, images, masks, metadata={"items": len(self._cases[case_id])})
+
