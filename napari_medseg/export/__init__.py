@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
@@ -102,3 +103,89 @@ def to_uint8(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarra
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     out = (image.astype(np.float32) - lo) * scale
     return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
+FORMATS = ("cvat", "nifti", "coco")
+
+
+def image_window(vol: Volume, arr: np.ndarray) -> tuple[float, float] | None:
+    """The 8-bit window for exported image slices: the viewer's CT window, else robust limits."""
+    from napari_medseg.layers import CT_WINDOW, robust_limits
+
+    if arr.dtype == np.uint8:
+        return None
+    return CT_WINDOW if vol.modality.upper() == "CT" else robust_limits(arr)
+
+
+def _is_cvat_export(path: Path) -> bool:
+    from napari_medseg.io.datasets.cvat import CvatMaskDataset
+
+    return CvatMaskDataset.detect(path)
+
+
+def item_from_case(case, source: Path | None = None, masks: str | Path | None = None,
+                   with_image: bool = False) -> tuple[ExportItem, LabelMap]:  # fmt: skip
+    """The export item of a dataset case and its labelmap.
+
+    ``masks`` replaces the dataset's own mask: a folder of curated ``<case id>.nii.gz`` (read
+    with :func:`~napari_medseg.io.masks.case_mask_from_folder`) or a CVAT export (folder or zip),
+    whose instance ids come along.
+    """
+    from napari_medseg.core.errors import ReadError
+
+    ref = case.reference_image() if case.images else None
+    labelmap = case.labelmap or LabelMap.from_names({1: "foreground"})
+    instances = None
+    if masks is not None and _is_cvat_export(Path(masks)):
+        from napari_medseg.export.cvat import import_cvat
+
+        shape = tuple(ref.shape[: ref.spatial_ndim]) if ref is not None else None
+        classes, instances, labelmap = import_cvat(masks, case.id, labelmap, shape)
+    elif masks is not None:
+        from napari_medseg.io.masks import case_mask_from_folder, mask_path
+
+        vol = case_mask_from_folder(masks, case, labelmap)
+        if vol is None:
+            raise ReadError(f"no curated mask for case {case.id!r}", mask_path(masks, case.id))
+        classes = vol.array
+    else:
+        own = [m for m in case.masks if m.name != "instances"]
+        if not own:
+            raise ReadError(f"case {case.id!r} has no mask to export (use --masks)", source)
+        classes = own[0].array
+        labelmap = own[0].labelmap or labelmap
+        inst = next((m for m in case.masks if m.name == "instances"), None)
+        instances = inst.array if inst is not None else None
+    image = window = None
+    if with_image and ref is not None:
+        image = ref.array
+        window = image_window(ref, image)
+    item = ExportItem(case.id, classes, instances, image, window, reference=ref, source=source)
+    return item, labelmap
+
+
+def export_masks(fmt: str, out: str | Path, items: list[ExportItem], labelmap: LabelMap, *,
+                 axis: int | str = 0, components: str = "2d", images: bool = False,
+                 as_zip: bool = False, progress=None) -> list[Path]:  # fmt: skip
+    """Export ``items`` as ``fmt`` (cvat, nifti, coco) under ``out``; returns what was written.
+
+    ``cvat``: ``out`` is the export root (``out/labelmap.txt``), or ``out.zip`` with ``as_zip``;
+    ``nifti``: ``out/<case id>.nii.gz``; ``coco``: ``out/instances_default.json``.
+    """
+    out = Path(out)
+    if fmt == "cvat":
+        from napari_medseg.export.cvat import export_cvat
+
+        if as_zip and out.suffix.lower() != ".zip":
+            out = out.with_name(out.name + ".zip")
+        res = export_cvat(out, items, labelmap, axis=axis, components=components, images=images, progress=progress)
+        return [res.path]
+    if fmt == "nifti":
+        from napari_medseg.export.nifti import export_nifti
+
+        return export_nifti(out, items, progress=progress)
+    if fmt == "coco":
+        from napari_medseg.export.coco import export_coco
+
+        return [export_coco(out, items, labelmap, axis=axis, components=components, progress=progress)]
+    raise MedsegError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")

@@ -1,0 +1,52 @@
+"""Masks on the source grid: NIfTI (``.nii.gz``) with the source affine, or MHA/NRRD.
+
+Geometry comes entirely from :func:`napari_medseg.io.masks.write_mask`, so nibabel and
+SimpleITK read the mask back aligned with the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari_medseg.core.atomic import check_output_dir
+from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.model import Volume
+from napari_medseg.export import ExportItem, safe_case_name
+from napari_medseg.io.masks import MASK_SUFFIX, write_mask
+from napari_medseg.io.volumes import has_suffix
+
+
+def native_suffix(reference: Volume) -> str:
+    """``.mha``/``.nrrd`` for sources in those formats, else ``.nii.gz``."""
+    src = reference.source
+    if src is not None and src.kind == "itk":
+        for suffix in (".mha", ".nrrd"):
+            if has_suffix(src.path, (suffix, ".mhd" if suffix == ".mha" else ".nhdr")):
+                return suffix
+    return MASK_SUFFIX
+
+
+def export_nifti(out_dir: str | Path, items: list[ExportItem], suffix: str = MASK_SUFFIX,
+                 progress=None) -> list[Path]:  # fmt: skip
+    """Write ``<out_dir>/<case id><suffix>`` per item, each on its reference volume's grid."""
+    out_dir = Path(out_dir)
+    written = []
+    for done, item in enumerate(items, 1):
+        if item.source is not None:
+            check_output_dir(out_dir, item.source)
+        written.append(write_file(out_dir / f"{safe_case_name(item.case_id)}{suffix}", item))
+        if progress is not None:
+            progress(done, len(items))
+    return written
+
+
+def write_file(path: str | Path, item: ExportItem) -> Path:
+    """One mask file on ``item.reference``'s grid (pixel grid when there is none)."""
+    if item.reference is None:
+        item.reference = Volume.from_array(item.case_id, item.classes)
+    if item.source is not None:
+        check_output_dir(Path(path).parent, item.source)
+    if item.classes.shape != tuple(item.reference.shape[: item.reference.spatial_ndim]):
+        raise MedsegError(f"case {item.case_id!r}: mask shape {item.classes.shape} differs from its image "
+                          f"{tuple(item.reference.shape[: item.reference.spatial_ndim])}")  # fmt: skip
+    return write_mask(item.reference, item.classes, path)
