@@ -27,8 +27,11 @@ class AuditLog:
         entry = {"time": now_iso(), "who": who, "action": action, "case": case, **details}
         line = (json.dumps(entry, sort_keys=False, default=str) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # end a line torn by a crash so this entry stays whole
             os.write(fd, line)
             os.fsync(fd)
         finally:

@@ -132,7 +132,10 @@ def slice_areas(binary: np.ndarray) -> np.ndarray:
 def check_slice_jump(binary: np.ndarray, label: int, options: QAOptions) -> list[Flag]:
     """Neighbouring slices whose areas differ by a large factor, or a gap inside the label.
 
-    The flag points at the slice after the jump. 2D masks have no slices to compare.
+    A label's tips shrink fast, so a jump counts when the smaller area is at least
+    ``jump_min_voxels``, or when one slice dips below both neighbours by the factor (a
+    half-drawn slice). The flag points at the slice after the jump, or at the dip. 2D masks
+    have no slices to compare.
     """
     if binary.ndim != 3:
         return []
@@ -140,14 +143,16 @@ def check_slice_jump(binary: np.ndarray, label: int, options: QAOptions) -> list
     present = np.flatnonzero(area)
     if present.size == 0:
         return []
-    inside = area[present[0] : present[-1] + 1]
+    z0, inside, f = int(present[0]), area[present[0] : present[-1] + 1], options.jump_factor
     for i in range(1, inside.size):
         a, b = inside[i - 1], inside[i]
-        z = int(present[0] + i)
         if min(a, b) == 0:
-            return [Flag("slice_jump", label, z, "empty slice inside the label")]
-        if max(a, b) >= options.jump_min_voxels and max(a, b) / min(a, b) > options.jump_factor:
-            return [Flag("slice_jump", label, z, f"area {int(a)} -> {int(b)} voxels")]
+            return [Flag("slice_jump", label, z0 + i, "empty slice inside the label")]
+        if min(a, b) >= options.jump_min_voxels and max(a, b) / min(a, b) > f:
+            return [Flag("slice_jump", label, z0 + i, f"area {int(a)} -> {int(b)} voxels")]
+        if i + 1 < inside.size and b * f < min(a, inside[i + 1]):
+            return [Flag("slice_jump", label, z0 + i, f"area dips to {int(b)} voxels between {int(a)} "
+                                                      f"and {int(inside[i + 1])}")]  # fmt: skip
     return []
 
 
@@ -201,7 +206,7 @@ def qa_case(case: Case, mask_file: Path, labelmap: LabelMap, reference: Path | V
     so one bad case does not stop a QA run.
     """
     image = case.reference_image()
-    result = CaseQA(case.id, names=labelmap.names())
+    result = CaseQA(case.id, labels=sorted(set(labelmap.ids) - {0}), names=labelmap.names())
     if not mask_file.exists():
         result.flags.append(Flag("missing", detail=f"no {mask_file.name}"))
         return result

@@ -264,6 +264,14 @@ class ReviewSession:
         write_mask(case.reference_image(), mask, self.out / rel)
         return {"version": n, "file": rel.as_posix(), "by": who, "kind": kind, "engine": engine, "time": now_iso()}
 
+    def _record_initial(self, case: Case) -> np.ndarray | None:
+        """The pre-segmentation of a case, kept as version 0 the first time the case is touched."""
+        initial = self._initial_mask(case)
+        if initial is not None and not self.entry(case.id)["history"]:
+            record = self._version(case.id, initial, self.initial_by, "initial", self.initial_by)
+            self._update(case.id, lambda e: e["history"].append(record))
+        return initial
+
     def open_case(self, case_id: str) -> OpenedCase:
         """Lock a case and return the mask to edit: unsaved work first, then the last save,
         then the pre-segmentation (recorded as version 0 on first open)."""
@@ -271,11 +279,7 @@ class ReviewSession:
         self._lock(case_id)
         try:
             lm, ref = self.labelmap(case), case.reference_image()
-            initial = self._initial_mask(case)
-            if not self.entry(case_id)["history"]:
-                if initial is not None:
-                    record = self._version(case_id, initial, self.initial_by, "initial", self.initial_by)
-                    self._update(case_id, lambda e: e["history"].append(record))
+            initial = self._record_initial(case)
             if self.has_autosave(case_id):
                 mask, origin = read_mask(self.autosave_path(case_id), ref, lm).array, "autosave"
             elif self.mask_path(case_id).exists():
@@ -312,6 +316,7 @@ class ReviewSession:
             if status is not None:
                 self._check_transition(case_id, status)
             case = self.load_case(case_id)
+            self._record_initial(case)
             record = self._version(case_id, mask, self.reviewer, "correction", engine)
             write_mask(case.reference_image(), np.asarray(mask), self.mask_path(case_id))
             self.autosave_path(case_id).unlink(missing_ok=True)

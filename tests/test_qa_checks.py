@@ -1,0 +1,123 @@
+"""Each QA check on crafted masks: it fires on the defect, at the right slice, and not on a clean mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_medseg.core.geometry import Geometry
+from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.model import Volume
+from napari_medseg.review.qa import (
+    QAOptions,
+    check_components,
+    check_empty,
+    check_grid,
+    check_holes,
+    check_labels,
+    check_mask,
+    check_slice_jump,
+)
+
+LM = LabelMap.from_names({1: "liver", 2: "tumour"})
+SPACING = (2.0, 1.0, 1.0)
+
+
+def cylinder(shape=(20, 40, 40), z=(4, 16), radius=10):
+    zz, yy, xx = np.indices(shape)
+    m = ((yy - 20) ** 2 + (xx - 20) ** 2 <= radius**2) & (zz >= z[0]) & (zz < z[1])
+    return m.astype(np.uint8)
+
+
+def names(flags):
+    return [f.name for f in flags]
+
+
+def test_clean_mask_has_no_flags():
+    assert check_mask(cylinder(), LM, SPACING, QAOptions(single=None)) == []
+
+
+def test_empty():
+    assert names(check_empty(np.zeros((3, 4, 4), np.uint8))) == ["empty"]
+    assert check_empty(cylinder()) == []
+
+
+def test_undeclared_label_at_its_first_slice():
+    m = cylinder()
+    m[9, 20, 20] = 7
+    (flag,) = check_labels(m, LM)
+    assert (flag.name, flag.label, flag.slice_index) == ("undeclared_label", 7, 9)
+
+
+def test_grid_mismatch_shape_and_affine():
+    image = Volume.from_array("ct", np.zeros((20, 40, 40), np.int16), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
+    same = Volume.from_array("m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
+    other_shape = Volume.from_array("m", np.zeros((20, 40, 41), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
+    shifted = Volume.from_array("m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 5, 0), np.eye(3)))
+    assert check_grid(same, image) == []
+    assert names(check_grid(other_shape, image)) == ["grid_mismatch"]
+    assert "affine" in check_grid(shifted, image)[0].detail
+
+
+def test_tiny_components_and_multiple_components():
+    m = cylinder().astype(bool)
+    m[18, 2, 2] = True  # a one-voxel speck, far from the organ, at slice 18
+    flags = check_components(m, 1, SPACING, QAOptions(min_component_ml=0.01, single=frozenset({1})))
+    assert names(flags) == ["tiny_components", "multiple_components"]
+    assert flags[0].slice_index == 18 and flags[1].slice_index == 18
+    # Not expected single, no tiny: two big parts pass.
+    two = cylinder().astype(bool)
+    two[10] = False
+    assert check_components(two, 1, SPACING, QAOptions(min_component_ml=0.01, single=frozenset())) == []
+    assert names(check_components(two, 1, SPACING, QAOptions(single=None))) == ["multiple_components"]
+
+
+def test_holes_in_a_slice_and_in_3d():
+    m = cylinder().astype(bool)
+    m[11, 19:22, 19:22] = False  # a hole inside slice 11
+    (flag,) = check_holes(m, 1)
+    assert (flag.name, flag.slice_index) == ("holes", 11)
+    assert check_holes(cylinder().astype(bool), 1) == []
+    shell = cylinder().astype(bool)
+    shell[6:14, 15:26, 15:26] = False  # a closed cavity: every axial slice of it is a ring too
+    assert names(check_holes(shell, 1)) == ["holes"]
+
+
+def test_slice_jump_gap_and_dip():
+    m = cylinder().astype(bool)
+    assert check_slice_jump(m, 1, QAOptions()) == []
+    big_change = m.copy()
+    big_change[10:] &= cylinder(radius=4)[10:].astype(bool)  # area ~317 -> ~49 between 9 and 10
+    (flag,) = check_slice_jump(big_change, 1, QAOptions())
+    assert flag.slice_index == 10
+    gap = m.copy()
+    gap[8] = False
+    assert check_slice_jump(gap, 1, QAOptions())[0].slice_index == 8
+    assert "empty slice" in check_slice_jump(gap, 1, QAOptions())[0].detail
+    dip = m.copy()
+    dip[12] &= cylinder(radius=2)[12].astype(bool)  # 13 voxels between two ~317
+    assert check_slice_jump(dip, 1, QAOptions())[0].slice_index == 12
+
+
+def test_tapering_tips_are_not_jumps():
+    areas = [3, 15, 60, 120, 150, 120, 60, 15, 3]
+    m = np.zeros((len(areas), 20, 20), bool)
+    for z, a in enumerate(areas):
+        m[z].flat[:a] = True
+    assert check_slice_jump(m, 1, QAOptions()) == []
+
+
+@pytest.mark.parametrize("defect", ["speck", "hole", "jump"])
+def test_check_mask_reports_each_defect_with_label(defect):
+    m = cylinder()
+    m[m > 0] = 2
+    if defect == "speck":
+        m[18, 2, 2] = 2
+    elif defect == "hole":
+        m[11, 20, 20] = 0
+    else:
+        m[10] = 0
+    flags = check_mask(m, LM, SPACING, QAOptions(min_component_ml=0.01))
+    expected = {"speck": "tiny_components", "hole": "holes", "jump": "slice_jump"}[defect]
+    assert expected in names(flags)
+    assert all(f.label == 2 for f in flags)
