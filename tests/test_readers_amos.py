@@ -55,13 +55,22 @@ def test_ct_and_mri_cases(amos):
 def test_splits_and_metadata(amos):
     ds = open_dataset(amos)
     splits = {cid: ds.load_case(cid).metadata["split"] for cid in IDS}
-    assert splits == {"amos_0001": "training", "amos_0507": "training", "amos_0008": "validation", "amos_0002": "test"}
+    assert splits == {
+        "amos_0001": "training",
+        "amos_0507": "training",
+        "amos_0008": "validation",
+        "amos_0002": "test",
+    }
     va = ds.load_case("amos_0008")
     assert va.masks and va.masks[0].source.path.parent.name == "labelsVa"
     ts = ds.load_case("amos_0002")
     assert ts.masks == [] and ts.images[0].source.path.parent.name == "imagesTs"
     meta = ds.load_case("amos_0507").metadata
-    assert meta["Patient's Sex"] == "F" and meta["Patient's Age"] == "046Y" and meta["Manufacturer"] == "Philips"
+    assert (
+        meta["Patient's Sex"] == "F"
+        and meta["Patient's Age"] == "046Y"
+        and meta["Manufacturer"] == "Philips"
+    )
 
 
 def test_info_json(amos, capsys):
@@ -70,14 +79,21 @@ def test_info_json(amos, capsys):
     assert report["format"] == "amos"
     assert [c["id"] for c in report["cases"]] == IDS
     img = report["cases"][0]["images"][0]
-    assert (img["name"], img["shape"], img["dtype"], img["modality"]) == ("CT", list(SHAPE), "int16", "CT")
+    assert (img["name"], img["shape"], img["dtype"], img["modality"]) == (
+        "CT",
+        list(SHAPE),
+        "int16",
+        "CT",
+    )
     assert img["spacing"] == pytest.approx(list(CT_SPACING))
     assert report["cases"][0]["masks"][0]["labels"]["8"] == "arota"
     assert report["cases"][0]["boxes"] == 0
     assert main(["info", str(amos), "--json", "--case", "amos_0001"]) == 0
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     _, labels = amos_volumes(1, SHAPE)
-    assert case["masks"][0]["voxels"] == {str(v): int((labels == v).sum()) for v in np.unique(labels)}
+    assert case["masks"][0]["voxels"] == {
+        str(v): int((labels == v).sum()) for v in np.unique(labels)
+    }
     assert case["images"][0]["stats"]["min"] < -900
 
 
@@ -87,7 +103,7 @@ def test_truncated_and_missing_files(amos):
     (amos / "imagesVa" / "amos_0008.nii.gz").unlink()
     ds = open_dataset(amos)
     with pytest.raises(ReadError, match="amos_0001.nii.gz"):
-        ds.load_case("amos_0001").images[0].array
+        _ = ds.load_case("amos_0001").images[0].array
     with pytest.raises(ReadError, match="amos_0008.nii.gz"):
         ds.load_case("amos_0008")
     assert ds.load_case("amos_0507").masks[0].array.shape == SHAPE

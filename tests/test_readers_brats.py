@@ -88,13 +88,16 @@ def test_info_json(tmp_path, capsys):
     assert report["format"] == "brats"
     c0 = report["cases"][0]
     assert c0["id"] == "BraTS2021_00000" and c0["boxes"] == 0
-    assert [(i["name"], i["shape"], i["spacing"], i["dtype"], i["modality"]) for i in c0["images"]][0] == (
-        "T1", list(SHAPE), [1.0, 1.0, 1.0], "int16", "MR")
+    assert [(i["name"], i["shape"], i["spacing"], i["dtype"], i["modality"]) for i in c0["images"]][
+        0
+    ] == ("T1", list(SHAPE), [1.0, 1.0, 1.0], "int16", "MR")
     assert c0["masks"][0]["labels"] == {"0": "background", "1": "NCR", "2": "ED", "4": "ET"}
     assert main(["info", str(top), "--json", "--case", "BraTS2021_00000"]) == 0
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     _, labels = brats_volumes("2021", 0, SHAPE)
-    assert case["masks"][0]["voxels"] == {str(v): int((labels == v).sum()) for v in np.unique(labels)}
+    assert case["masks"][0]["voxels"] == {
+        str(v): int((labels == v).sum()) for v in np.unique(labels)
+    }
     assert case["images"][0]["stats"]["min"] >= 0
 
 
@@ -105,5 +108,5 @@ def test_truncated_file_names_it(tmp_path):
     ds = open_dataset(top)
     with pytest.raises(ReadError, match="BraTS2021_00000_t2.nii.gz"):
         case = ds.load_case("BraTS2021_00000")
-        case.images[2].array
+        _ = case.images[2].array
     assert ds.load_case("BraTS2021_00001").images[2].array.shape == SHAPE

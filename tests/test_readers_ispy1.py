@@ -50,7 +50,10 @@ def test_phases_from_resampled_grid_and_masks(ispy):
     np.testing.assert_array_equal(case.masks[2].array, (masks["ftv"] > 0).astype(np.uint8))
     assert set(np.unique(case.masks[2].array)) == {0, 1}
     # the second case has no FTV mask
-    assert [m.name for m in open_dataset(ispy).load_case("ISPY1_1003").masks] == ["STV manual", "STV ResUNet"]
+    assert [m.name for m in open_dataset(ispy).load_case("ISPY1_1003").masks] == [
+        "STV manual",
+        "STV ResUNet",
+    ]
 
 
 def test_documented_n3_nii_names(ispy):
@@ -59,13 +62,17 @@ def test_documented_n3_nii_names(ispy):
         nib.save(nib.load(f), str(f.parent / f.name.replace("_N3_zscored.nii.gz", "_N3.nii")))
         f.unlink()
     case = open_dataset(ispy).load_case("ISPY1_1003")
-    assert [v.source.path.name for v in case.images] == [f"ISPY1_1003_DCE_000{p}_N3.nii" for p in range(3)]
+    assert [v.source.path.name for v in case.images] == [
+        f"ISPY1_1003_DCE_000{p}_N3.nii" for p in range(3)
+    ]
     phases, _ = ispy1_volumes(1, SHAPE)
     np.testing.assert_array_equal(case.images[2].array, phases[2])
 
 
 def test_ftv_on_another_grid_is_reported_not_shown(ispy):
-    write_nifti(ispy / "masks_ftv" / "ISPY1_1003.nii.gz", np.zeros((6, 32, 32), np.uint8), (2.0, 1.0, 1.0))
+    write_nifti(
+        ispy / "masks_ftv" / "ISPY1_1003.nii.gz", np.zeros((6, 32, 32), np.uint8), (2.0, 1.0, 1.0)
+    )
     case = open_dataset(ispy).load_case("ISPY1_1003")
     assert [m.name for m in case.masks] == ["STV manual", "STV ResUNet"]
     assert "masks_ftv" in case.problems[0]
@@ -79,9 +86,17 @@ def test_info_json(ispy, capsys):
     assert c0["id"] == "ISPY1_1002" and c0["boxes"] == 0
     img = c0["images"][1]
     assert (img["name"], img["shape"], img["spacing"], img["dtype"], img["modality"]) == (
-        "post-contrast 1", list(SHAPE), [1.0, 1.0, 1.0], "float32", "MR")
+        "post-contrast 1",
+        list(SHAPE),
+        [1.0, 1.0, 1.0],
+        "float32",
+        "MR",
+    )
     assert [m["labels"]["1"] for m in c0["masks"]] == [
-        "tumour (STV manual)", "tumour (STV ResUNet)", "functional tumour volume (FTV)"]
+        "tumour (STV manual)",
+        "tumour (STV ResUNet)",
+        "functional tumour volume (FTV)",
+    ]
     assert main(["info", str(ispy), "--json", "--case", "ISPY1_1002"]) == 0
     (case,) = json.loads(capsys.readouterr().out)["cases"]
     _, masks = ispy1_volumes(0, SHAPE)
@@ -94,7 +109,7 @@ def test_truncated_mask_names_the_file(ispy):
     bad.write_bytes(gzip.compress(gzip.decompress(bad.read_bytes())[:600]))
     ds = open_dataset(ispy)
     with pytest.raises(ReadError, match="ISPY1_1002.nii.gz"):
-        ds.load_case("ISPY1_1002").masks[0].array
+        _ = ds.load_case("ISPY1_1002").masks[0].array
     broken = ispy / "masks_stv_resunet" / "ISPY1_1003.nii.gz"
     broken.write_bytes(b"not a nifti")
     with pytest.raises(ReadError, match="ISPY1_1003.nii.gz"):

@@ -70,9 +70,17 @@ def test_info_json(lgg_root, capsys):
     assert [c["id"] for c in report["cases"]] == list(CASES)
     img = report["cases"][0]["images"][1]
     assert (img["name"], img["shape"], img["spacing"], img["dtype"], img["modality"]) == (
-        "FLAIR", list(SHAPE), [1.0, 1.0, 1.0], "uint8", "MR")
+        "FLAIR",
+        list(SHAPE),
+        [1.0, 1.0, 1.0],
+        "uint8",
+        "MR",
+    )
     mask = report["cases"][0]["masks"][0]
-    assert mask["shape"] == list(SHAPE) and mask["labels"] == {"0": "background", "1": "FLAIR abnormality"}
+    assert mask["shape"] == list(SHAPE) and mask["labels"] == {
+        "0": "background",
+        "1": "FLAIR abnormality",
+    }
     assert report["cases"][0]["boxes"] == 0
     assert main(["info", str(lgg_root), "--json", "--case", CASES[1]]) == 0
     (case,) = json.loads(capsys.readouterr().out)["cases"]
@@ -93,4 +101,4 @@ def test_corrupt_tif_names_the_file(lgg_root):
     mid.write_bytes(mid.read_bytes()[:50])
     case = ds.load_case(CASES[1])
     with pytest.raises(ReadError, match=mid.name):
-        case.masks[0].array
+        _ = case.masks[0].array

@@ -20,8 +20,17 @@ LABELS = {
 }  # fmt: skip
 # (split, amos id): two CT training cases, one MRI (id > 500), one validation and one test CT.
 CASES = (("training", 1), ("training", 507), ("validation", 8), ("test", 2))
-FOLDERS = {"training": ("imagesTr", "labelsTr"), "validation": ("imagesVa", "labelsVa"), "test": ("imagesTs", None)}
+FOLDERS = {
+    "training": ("imagesTr", "labelsTr"),
+    "validation": ("imagesVa", "labelsVa"),
+    "test": ("imagesTs", None),
+}
 CT_SPACING = (5.0, 0.78, 0.78)
+META_COLUMNS = (
+    "amos_id", "Patient's Birth Date", "Patient's Sex", "Patient's Age",
+    "Manufacturer's Model Name", "Manufacturer", "Acquisition Date", "Site",
+)  # fmt: skip
+SITE = "Longgang District People's Hospital"
 
 
 def amos_volumes(amos_id: int, shape=(12, 32, 32)) -> tuple[np.ndarray, np.ndarray]:
@@ -31,7 +40,9 @@ def amos_volumes(amos_id: int, shape=(12, 32, 32)) -> tuple[np.ndarray, np.ndarr
     labels[organs == 1] = 6  # liver
     labels[organs == 3] = 6  # the phantom's liver lesion is still liver here
     labels[organs == 2] = 1  # spleen
-    labels[ellipsoid(shape, (0, 0.3, 0.05), (1.2, 0.08, 0.08)) & (organs == 0)] = 8  # aorta ("arota")
+    labels[ellipsoid(shape, (0, 0.3, 0.05), (1.2, 0.08, 0.08)) & (organs == 0)] = (
+        8  # aorta ("arota")
+    )
     image = ct if amos_id <= 500 else ((ct.astype(np.int32) + 1000) // 4).astype(np.int16)
     return image, labels
 
@@ -62,15 +73,18 @@ def make_amos(root: Path, shape=(12, 32, 32)) -> Path:
         junk.parent.mkdir(parents=True, exist_ok=True)
         junk.write_bytes(b"\x00\x05\x16\x07Mac OS X")
     meta = {
-        "name": "AMOS", "description": "MICCAI2022 Multi-Modality Abdominal Multi-Organ Segmentation Challenge",
-        "tensorImageSize": "3D", "reference": "SRIBD, CUHK-SZ", "licence": "CC-BY-SA 4.0", "release": "1.0 01/05/2022",
-        "modality": {"0": "CT"}, "labels": LABELS, "numTraining": len(lists["training"]),
+        "name": "AMOS", "tensorImageSize": "3D", "reference": "SRIBD, CUHK-SZ",
+        "description": "MICCAI2022 Multi-Modality Abdominal Multi-Organ Segmentation Challenge",
+        "licence": "CC-BY-SA 4.0", "release": "1.0 01/05/2022", "modality": {"0": "CT"},
+        "labels": LABELS, "numTraining": len(lists["training"]),
         "numValidation": len(lists["validation"]), "numTest": len(lists["test"]), **lists,
     }  # fmt: skip
     (folder / "dataset.json").write_text(json.dumps(meta, indent=4))
-    rows = ["amos_id,Patient's Birth Date,Patient's Sex,Patient's Age,Manufacturer's Model Name,Manufacturer,Acquisition Date,Site"]
+    rows = [",".join(META_COLUMNS)]
     for i, (_, amos_id) in enumerate(CASES):
-        rows.append(f"{amos_id},1970010{i + 1},{'MF'[i % 2]},0{45 + i}Y,{'Aquilion ONE' if amos_id <= 500 else 'Ingenia'},"
-                    f"{'TOSHIBA' if amos_id <= 500 else 'Philips'},2020010{i + 1},Longgang District People's Hospital")
+        scanner = "Aquilion ONE,TOSHIBA" if amos_id <= 500 else "Ingenia,Philips"
+        rows.append(
+            f"{amos_id},1970010{i + 1},{'MF'[i % 2]},0{45 + i}Y,{scanner},2020010{i + 1},{SITE}"
+        )
     (Path(root) / "labeled_data_meta_0000_0599.csv").write_text("\n".join(rows) + "\n")
     return folder

@@ -31,7 +31,7 @@ def case_name(scheme: str, i: int, validation: bool = False) -> str:
 
 
 def brats_volumes(scheme: str, seed: int, shape=(16, 40, 40)) -> tuple[np.ndarray, np.ndarray]:
-    """(4, z, y, x) int16 images in T1, T1c, T2, FLAIR order and the labels in the scheme's values."""
+    """(4, z, y, x) int16 images (T1, T1c, T2, FLAIR) and labels in the scheme's values."""
     images, labels = brain(shape, seed=seed, channels=4)
     if scheme in ("2020", "2021"):
         labels[labels == 3] = 4  # ET is 4 before 2023
@@ -47,8 +47,9 @@ def write_brats_nifti(path: Path, display: np.ndarray) -> None:
     nib.save(nib.Nifti1Image(np.ascontiguousarray(display.transpose(2, 1, 0)), affine), str(path))
 
 
-def make_brats(root: Path, scheme: str = "2021", n_cases: int = 2, shape=(16, 40, 40),
-               with_seg: bool = True) -> Path:
+def make_brats(
+    root: Path, scheme: str = "2021", n_cases: int = 2, shape=(16, 40, 40), with_seg: bool = True
+) -> Path:
     """Write ``n_cases`` BraTS case folders under the scheme's top folder; return that folder.
 
     ``with_seg=False`` writes validation cases, which have no ``seg`` file.
@@ -66,7 +67,14 @@ def make_brats(root: Path, scheme: str = "2021", n_cases: int = 2, shape=(16, 40
         if with_seg:
             write_brats_nifti(folder / f"{name}{sep}seg{ext}", labels)
     if scheme == "2020" and with_seg:
-        head = "Grade,BraTS_2017_subject_ID,BraTS_2018_subject_ID,TCGA_TCIA_subject_ID,BraTS_2019_subject_ID,BraTS_2020_subject_ID"
-        rows = [f"HGG,NA,NA,NA,BraTS19_CBICA_A{i:02d}_1,{case_name(scheme, i)}" for i in range(n_cases)]
+        head = (
+            "Grade,"
+            + ",".join(f"BraTS_{y}_subject_ID" for y in (2017, 2018))
+            + ",TCGA_TCIA_subject_ID,"
+        )
+        head += ",".join(f"BraTS_{y}_subject_ID" for y in (2019, 2020))
+        rows = [
+            f"HGG,NA,NA,NA,BraTS19_CBICA_A{i:02d}_1,{case_name(scheme, i)}" for i in range(n_cases)
+        ]
         (top / "name_mapping.csv").write_text("\n".join([head, *rows]) + "\n")
     return top

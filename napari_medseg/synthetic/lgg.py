@@ -13,9 +13,10 @@ from napari_medseg.synthetic.phantom import brain
 
 CASES = ("TCGA_CS_4941_19960909", "TCGA_CS_4942_19970222", "TCGA_DU_5849_19950405")
 COLUMNS = (
-    "Patient", "RNASeqCluster", "MethylationCluster", "miRNACluster", "CNCluster", "RPPACluster",
-    "OncosignCluster", "COCCluster", "histological_type", "neoplasm_histologic_grade", "tumor_tissue_site",
-    "laterality", "tumor_location", "gender", "age_at_initial_pathologic", "race", "ethnicity", "death01",
+    "Patient", "RNASeqCluster", "MethylationCluster", "miRNACluster", "CNCluster",
+    "RPPACluster", "OncosignCluster", "COCCluster", "histological_type",
+    "neoplasm_histologic_grade", "tumor_tissue_site", "laterality", "tumor_location", "gender",
+    "age_at_initial_pathologic", "race", "ethnicity", "death01",
 )  # fmt: skip
 
 
@@ -45,9 +46,12 @@ def make_lgg(root: Path, n_cases: int = 3, shape=(11, 32, 32), duplicate: bool =
             tifffile.imwrite(data / folder / f"{folder}_{n + 1}.tif", rgb[n], photometric="rgb")
             tifffile.imwrite(data / folder / f"{folder}_{n + 1}_mask.tif", mask[n])
         patient = "_".join(folder.split("_")[:3])
-        rows.append(f"{patient},{i % 4 + 1},{i % 5 + 1},NA,2,3,1,{i % 3 + 1},1,2,1,3,2,{i % 2 + 1},{45 + i},3,2,{i % 2}")
+        clusters = f"{i % 4 + 1},{i % 5 + 1},NA,2,3,1,{i % 3 + 1}"
+        rows.append(f"{patient},{clusters},1,2,1,3,2,{i % 2 + 1},{45 + i},3,2,{i % 2}")
     (data / "data.csv").write_text("\n".join(rows) + "\n")
-    (data / "README.md").write_text("LGG segmentation dataset (synthetic copy laid out like kaggle_3m).\n")
+    (data / "README.md").write_text(
+        "LGG segmentation dataset (synthetic copy laid out like kaggle_3m).\n"
+    )
     if duplicate:
         nested = root / "lgg-mri-segmentation" / "kaggle_3m"
         shutil.rmtree(nested, ignore_errors=True)

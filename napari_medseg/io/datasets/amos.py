@@ -57,13 +57,17 @@ class AmosDataset(Dataset):
         super().__init__(root)
         self.folder = _amos_folder(self.root) or self.root
         self.meta = load_json(self.folder / "dataset.json")
-        self.labelmap = LabelMap.from_names({int(k): v for k, v in (self.meta.get("labels") or {}).items()})
+        self.labelmap = LabelMap.from_names(
+            {int(k): v for k, v in (self.meta.get("labels") or {}).items()}
+        )
         self._cases: dict[str, dict] = {}
         for split in SPLITS:
             for entry in self.meta.get(split) or []:
                 image = entry["image"] if isinstance(entry, dict) else entry
                 label = entry.get("label") if isinstance(entry, dict) else None
-                self._cases.setdefault(strip_suffix(Path(image).name), {"image": image, "label": label, "split": split})
+                self._cases.setdefault(
+                    strip_suffix(Path(image).name), {"image": image, "label": label, "split": split}
+                )
         self._clinical: dict[int, dict] | None = None
 
     def case_ids(self) -> list[str]:
@@ -73,14 +77,19 @@ class AmosDataset(Dataset):
         """The row of ``labeled_data_meta_0000_0599.csv`` for this case (empty when absent)."""
         if self._clinical is None:
             self._clinical = {}
-            path = next((p for p in (self.folder / META_CSV, self.folder.parent / META_CSV) if p.is_file()), None)
+            path = next(
+                (p for p in (self.folder / META_CSV, self.folder.parent / META_CSV) if p.is_file()),
+                None,
+            )
             if path is not None:
                 try:
                     with open(path, newline="", encoding="utf-8-sig") as fh:
                         for row in csv.DictReader(fh):
                             m = re.search(r"\d+", row.get("amos_id") or "")
                             if m:
-                                self._clinical[int(m[0])] = {k: v for k, v in row.items() if k != "amos_id"}
+                                self._clinical[int(m[0])] = {
+                                    k: v for k, v in row.items() if k != "amos_id"
+                                }
                 except (OSError, UnicodeDecodeError, csv.Error) as exc:
                     raise ReadError(f"not a readable metadata table ({exc})", path) from exc
         m = AMOS_ID.search(case_id)
@@ -100,7 +109,9 @@ class AmosDataset(Dataset):
             lpath = resolve(self.folder, entry["label"])
             if lpath.exists():
                 masks = read_nifti(lpath, name="label", labelmap=self.labelmap)
-        case = Case(case_id, images, masks, metadata={"split": entry["split"], **self.clinical(case_id)})
+        case = Case(
+            case_id, images, masks, metadata={"split": entry["split"], **self.clinical(case_id)}
+        )
         if entry["label"] and not masks:
             case.problems.append(f"label listed in dataset.json is missing: {entry['label']}")
         check_grids(case)

@@ -1,5 +1,8 @@
-"""BraTS case folders: 2020/2021 (``BraTS2021_00000/BraTS2021_00000_{flair,t1,t1ce,t2,seg}.nii.gz``,
-``BraTS20_Training_001/..._flair.nii``) and 2023+ (``BraTS-GLI-00000-000/...-{t1n,t1c,t2w,t2f,seg}.nii.gz``).
+"""BraTS case folders, in two naming schemes.
+
+* 2020/2021: ``BraTS2021_00000/BraTS2021_00000_{flair,t1,t1ce,t2,seg}.nii.gz`` and
+  ``BraTS20_Training_001/BraTS20_Training_001_flair.nii`` (uncompressed);
+* 2023+: ``BraTS-GLI-00000-000/BraTS-GLI-00000-000-{t1n,t1c,t2w,t2f,seg}.nii.gz``.
 
 Open the top folder or one case folder. The label table follows the naming scheme, because
 label 4 means ET in 2021 but the resection cavity in the 2024 post-treatment set:
@@ -61,7 +64,9 @@ class BratsDataset(Dataset):
         if CASE.match(self.root.name):
             self.folders = {self.root.name: self.root}
         else:
-            self.folders = {p.name: p for p in list_visible(self.root) if p.is_dir() and CASE.match(p.name)}
+            self.folders = {
+                p.name: p for p in list_visible(self.root) if p.is_dir() and CASE.match(p.name)
+            }
 
     def case_ids(self) -> list[str]:
         return list(self.folders)
@@ -74,7 +79,7 @@ class BratsDataset(Dataset):
             suffix = f.name[len(case_id) + 1 :].split(".")[0].lower()
             out[suffix] = f
         if "seg" not in out:  # BraTS20_Training_355 ships its seg as W39_1998.09.19_Segm.nii
-            out.update({"seg": f for f in list_visible(self.folders[case_id], "*[Ss]egm.nii*")})
+            out.update(("seg", f) for f in list_visible(self.folders[case_id], "*[Ss]egm.nii*"))
         return out
 
     def load_case(self, case_id: str) -> Case:
@@ -82,12 +87,17 @@ class BratsDataset(Dataset):
             raise self._unknown_case(case_id)
         files = self.files(case_id)
         if not set(files) - {"seg"}:
-            raise ReadError("no BraTS image files (<case>_flair.nii.gz or <case>-t2f.nii.gz ...)", self.folders[case_id])
+            raise ReadError(
+                "no BraTS image files (<case>_flair.nii.gz or <case>-t2f.nii.gz ...)",
+                self.folders[case_id],
+            )
         table = label_table(case_id, self.root)
         case = Case(case_id, metadata={"label_table": f"BraTS {table}"})
         for suffix, name in SEQUENCES["-" if "-" in case_id else "_"].items():
             if suffix in files:
-                case.images += read_nifti(files[suffix], name=name, modality="MR", channel_names=[name])
+                case.images += read_nifti(
+                    files[suffix], name=name, modality="MR", channel_names=[name]
+                )
             else:
                 case.problems.append(f"no {suffix} sequence")
         if "seg" in files:

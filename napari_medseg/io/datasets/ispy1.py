@@ -53,7 +53,10 @@ class ISPY1Dataset(Dataset):
     def __init__(self, root):
         super().__init__(root)
         self.folder = _nifti_folder(self.root) or self.root
-        ids = {strip_suffix(p.name) for p in list_visible(self.folder / "masks_stv_manual", "ISPY1_*.nii*")}
+        ids = {
+            strip_suffix(p.name)
+            for p in list_visible(self.folder / "masks_stv_manual", "ISPY1_*.nii*")
+        }
         ids |= {p.name for p in list_visible(self.folder / IMAGES, "ISPY1_*") if p.is_dir()}
         self._ids = sorted((i for i in ids if CASE.match(i)), key=lambda i: int(i.split("_")[1]))
 
@@ -74,7 +77,9 @@ class ISPY1Dataset(Dataset):
             raise self._unknown_case(case_id)
         phases = self.phase_files(case_id)
         if not phases:
-            raise ReadError(f"no {case_id}_DCE_000?_N3*.nii* images", self.folder / IMAGES / case_id)
+            raise ReadError(
+                f"no {case_id}_DCE_000?_N3*.nii* images", self.folder / IMAGES / case_id
+            )
         case = Case(case_id, metadata={"images": IMAGES})
         for key in sorted(phases):
             name = PHASES[key]
@@ -87,7 +92,9 @@ class ISPY1Dataset(Dataset):
             (mask,) = read_nifti(path, name=name, labelmap=LabelMap.from_names({1: label}))
             if folder == "masks_ftv":
                 if mask.shape != grid:
-                    case.problems.append(f"{path.name} in masks_ftv is on another grid {mask.shape}: not shown")
+                    case.problems.append(
+                        f"{path.name} in masks_ftv is on another grid {mask.shape}: not shown"
+                    )
                     continue
                 binarized(mask)  # FTV is stored as 0/255
             case.masks.append(mask)

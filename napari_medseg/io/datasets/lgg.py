@@ -28,7 +28,11 @@ NESTED = ("kaggle_3m", "lgg-mri-segmentation/kaggle_3m")
 
 
 def _is_case_folder(path: Path) -> bool:
-    return path.is_dir() and path.name.startswith("TCGA_") and next(path.glob("*_mask.tif"), None) is not None
+    return (
+        path.is_dir()
+        and path.name.startswith("TCGA_")
+        and next(path.glob("*_mask.tif"), None) is not None
+    )
 
 
 def _data_folder(path: Path) -> Path | None:
@@ -82,7 +86,9 @@ class LGGDataset(Dataset):
             if self.csv_path.is_file():
                 try:
                     with open(self.csv_path, newline="", encoding="utf-8") as fh:
-                        self._table = {row["Patient"]: row for row in csv.DictReader(fh) if row.get("Patient")}
+                        self._table = {
+                            row["Patient"]: row for row in csv.DictReader(fh) if row.get("Patient")
+                        }
                 except (OSError, UnicodeDecodeError, KeyError, csv.Error) as exc:
                     raise ReadError(f"not a readable data.csv ({exc})", self.csv_path) from exc
         return dict(self._table.get("_".join(case_id.split("_")[:3]), {}))
@@ -101,6 +107,8 @@ class LGGDataset(Dataset):
         if len(masks) == len(images):
             case.masks.append(binarized(read_image_stack(masks, name="mask", labelmap=LABELS)))
         elif masks:
-            case.problems.append(f"{len(masks)} mask slices for {len(images)} image slices: mask not shown")
+            case.problems.append(
+                f"{len(masks)} mask slices for {len(images)} image slices: mask not shown"
+            )
         check_grids(case)
         return case

@@ -1,0 +1,177 @@
+"""nnU-Net v2 raw datasets (``DatasetNNN_Name/``), AutoPET in nnU-Net form included.
+
+``dataset.json`` gives ``channel_names`` ({"0": "CT", ...}), ``labels`` (name -> int, or a list
+of ints for a region) and ``file_ending``. Images are ``{CASE}_{XXXX}{file_ending}``, labels
+``labelsTr/{CASE}{file_ending}``; a ``dataset`` key lists the cases instead of the folders.
+
+``channel_names`` pick nnU-Net's normalisation, not the meaning: AutoPET-II calls both its
+channels "CT", and autoPET-I put PET first. When CT is named but the names do not tell the
+channels apart, one slice of each channel of the first loaded case is read and the channel that
+reaches below -200 is taken as CT, the one never below 0 as SUV.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from napari_medseg.core.errors import ReadError
+from napari_medseg.core.labelmap import Label, LabelMap, default_color
+from napari_medseg.core.model import Case, Dataset, Volume
+from napari_medseg.io.datasets._common import dataset_json, list_visible, load_json
+from napari_medseg.io.datasets.msd import check_grids, modality_kind
+from napari_medseg.io.volumes import NIFTI_SUFFIXES, has_suffix, read_volume
+
+FOLDERS = (("imagesTr", "labelsTr", "training"), ("imagesTs", "labelsTs", "test"))
+# channel_names values that name a normalisation scheme, not an imaging modality
+NORMALISATIONS = {"nonorm", "zscore", "rescale_to_0_1", "rgb_to_0_1"}
+
+
+def region_labelmap(labels: dict) -> LabelMap:
+    """Labels from nnU-Net's name -> int map. Regions (lists) are shown as their integer classes,
+    each named after the smallest region that holds it; ``attributes["regions"]`` lists them all."""
+    names = {int(v): str(k) for k, v in labels.items() if not isinstance(v, list)}
+    regions = {
+        str(k): {int(i) for i in (v if isinstance(v, list) else [v])} for k, v in labels.items()
+    }
+    regions = {k: v for k, v in regions.items() if v != {0}}
+    classes = set(names) | set().union(*regions.values()) | {0}
+    out = []
+    for c in sorted(classes):
+        holders = [k for k, v in regions.items() if c in v]
+        name = names.get(c) or min(holders, key=lambda k: len(regions[k]))
+        attrs = {"regions": holders} if any(isinstance(labels[k], list) for k in holders) else {}
+        out.append(Label(c, name, default_color(c), attrs))
+    return LabelMap(out)
+
+
+def _kind(name: str) -> str:
+    return "?" if name.lower() in NORMALISATIONS else modality_kind(name)
+
+
+def _modality(name: str) -> str:
+    """CT, PET or MR for a channel name; empty for names like "noNorm" or "R"."""
+    kind = _kind(name)
+    return "" if kind == "?" or name in ("R", "G", "B") else kind
+
+
+def first_slice_min(path: Path) -> float:
+    """The minimum of the first slice of a volume, read without decoding the rest."""
+    if has_suffix(path, NIFTI_SUFFIXES):
+        import nibabel as nib
+
+        proxy = nib.load(str(path)).dataobj
+        return float(np.min(proxy[..., 0] if len(proxy.shape) == 3 else proxy[...]))
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    size = list(reader.GetSize())
+    if len(size) == 3:
+        reader.SetExtractIndex([0, 0, 0])
+        reader.SetExtractSize(size[:2] + [1])
+    return float(sitk.GetArrayFromImage(reader.Execute()).min())
+
+
+class NnUNetDataset(Dataset):
+    format = "nnunet"
+    description = "nnU-Net v2 raw dataset (also AutoPET)"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        meta = dataset_json(path) if path.is_dir() else None
+        return bool(meta and "channel_names" in meta and "file_ending" in meta)
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.meta = load_json(self.root / "dataset.json")
+        self.ending = str(self.meta["file_ending"])
+        try:
+            self.channels = {int(k): str(v) for k, v in self.meta["channel_names"].items()}
+            self.labelmap = region_labelmap(self.meta.get("labels") or {"background": 0})
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ReadError(
+                f"bad channel_names or labels ({exc})", self.root / "dataset.json"
+            ) from exc
+        self._cases: dict[str, dict] = {}
+        self._roles: dict[int, str] | None = None
+        if isinstance(self.meta.get("dataset"), dict):
+            for cid, entry in self.meta["dataset"].items():
+                self._cases[cid] = {
+                    "images": [self._path(p) for p in entry.get("images") or []],
+                    "label": self._path(entry["label"]) if entry.get("label") else None,
+                    "split": "training",
+                }
+            return
+        cut = len(self.ending) + 5  # "_XXXX" + file ending
+        for images, labels, split in FOLDERS:
+            for f in list_visible(self.root / images, f"*{self.ending}"):
+                cid = f.name[:-cut]
+                if len(f.name) > cut and f.name[-cut] == "_" and cid not in self._cases:
+                    label = self.root / labels / f"{cid}{self.ending}"
+                    self._cases[cid] = {
+                        "images": [
+                            f.parent / f"{cid}_{k:04d}{self.ending}" for k in sorted(self.channels)
+                        ],
+                        "label": label if label.exists() else None,
+                        "split": split,
+                    }
+
+    def _path(self, p: str) -> Path:
+        """A ``dataset`` entry path: env vars and ``~`` expanded, relative to the dataset root."""
+        path = Path(os.path.expanduser(os.path.expandvars(p)))
+        return path if path.is_absolute() else self.root / path
+
+    def case_ids(self) -> list[str]:
+        return list(self._cases)
+
+    def channel_roles(self, files: list[Path]) -> dict[int, str] | None:
+        """``{index: "CT" | "SUV"}`` from value ranges when the names are ambiguous, else None."""
+        kinds = [_kind(self.channels[k]) for k in sorted(self.channels)]
+        if "CT" not in kinds or (len(set(kinds)) == len(kinds) and "?" not in kinds):
+            return None
+        if self._roles is None:  # probed once per dataset, on the first case loaded
+            try:
+                mins = [first_slice_min(f) for f in files]
+            except Exception:  # noqa: BLE001 - any unreadable file: the full read reports it
+                return None
+            ct = [i for i, m in enumerate(mins) if m < -200]
+            suv = [i for i, m in enumerate(mins) if m >= 0]
+            self._roles = {ct[0]: "CT", suv[0]: "SUV"} if len(ct) == 1 and len(suv) == 1 else {}
+        return self._roles or None
+
+    def _read(self, path: Path, name: str, modality: str, labelmap=None) -> list[Volume]:
+        if not path.exists():
+            raise ReadError("file named by the nnU-Net layout is missing", path)
+        vols = read_volume(path, name=name, modality=modality, labelmap=labelmap)
+        for v in vols:
+            v.name, v.channel, v.modality = name, ("" if labelmap else name), modality
+        return vols
+
+    def load_case(self, case_id: str) -> Case:
+        entry = self._cases.get(case_id)
+        if entry is None:
+            raise self._unknown_case(case_id)
+        names = [self.channels[k] for k in sorted(self.channels)]
+        case = Case(
+            case_id,
+            metadata={"split": entry["split"], "dataset": self.meta.get("name", self.root.name)},
+        )
+        roles = self.channel_roles(entry["images"]) if len(entry["images"]) > 1 else None
+        if roles:
+            names = [roles.get(i, n) for i, n in enumerate(names)]
+            case.metadata["channels_from"] = "value range"
+        for path, name in zip(entry["images"], names, strict=False):
+            if case.images and case.images[0].rgb:
+                break  # one RGB file stands for channels R, G, B
+            vols = self._read(path, name, _modality(name))
+            if vols[0].rgb:
+                vols[0].name, vols[0].channel, vols[0].modality = "RGB", "RGB", ""
+            case.images += vols
+        if entry["label"] is not None:
+            case.masks += self._read(entry["label"], "label", "", labelmap=self.labelmap)
+        check_grids(case)
+        return case
