@@ -1,0 +1,100 @@
+"""``napari-medseg presegment``: pre-segment every case of a dataset into a mask folder."""
+
+from __future__ import annotations
+
+import sys
+
+from napari_medseg.batch.runner import presegment_dataset
+from napari_medseg.cli._common import add_dataset_arguments, open_cases
+
+HELP = "pre-segment every case with the U-Net, SAM or a threshold; masks go to OUT/<case id>.nii.gz"
+
+# CLI option -> engine option, passed to whichever engine is chosen (each ignores the rest).
+ENGINE_OPTIONS = (
+    "checkpoint",
+    "cache",
+    "prompts",
+    "device",
+    "method",
+    "threshold",
+    "min_size",
+    "channel",
+    "fill_holes",
+)
+
+
+def add_arguments(parser) -> None:
+    add_dataset_arguments(parser, "pre-segment this case only")
+    parser.add_argument("--engine", required=True, choices=("unet", "sam", "threshold"))
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (outside the source data)"
+    )
+    model = parser.add_argument_group("unet / sam")
+    model.add_argument("--checkpoint", metavar="CKPT", help="model weights (.pt / .pth)")
+    model.add_argument("--cache", metavar="DIR", help="SAM embedding cache folder")
+    model.add_argument("--prompts", metavar="JSON", help="SAM prompts file")
+    model.add_argument(
+        "--device", choices=("cpu", "cuda", "mps"), help="default: CUDA, then MPS, then CPU"
+    )
+    thr = parser.add_argument_group("threshold")
+    thr.add_argument("--method", choices=("suv", "suv41", "otsu", "value"), help="default: suv")
+    thr.add_argument(
+        "--threshold", type=float, metavar="T", help="SUV or intensity threshold (SUV default 2.5)"
+    )
+    thr.add_argument(
+        "--min-size", type=int, metavar="N", help="drop components under N voxels (default 10)"
+    )
+    thr.add_argument(
+        "--channel",
+        metavar="NAME",
+        help="image to threshold (default: PET for suv, else the first)",
+    )
+    thr.add_argument(
+        "--no-fill-holes",
+        dest="fill_holes",
+        action="store_false",
+        default=None,
+        help="keep holes inside components",
+    )
+    run_ = parser.add_argument_group("batch")
+    run_.add_argument(
+        "--scheduler", metavar="ADDRESS", help="dask scheduler of an existing cluster"
+    )
+    run_.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="local cluster workers (default: one per core; 0 runs inline without dask)",
+    )
+    run_.add_argument(
+        "--overwrite", action="store_true", help="redo cases whose mask already exists"
+    )
+
+
+def run(args) -> int:
+    dataset, ids = open_cases(args)
+    options = {k: getattr(args, k) for k in ENGINE_OPTIONS if getattr(args, k) is not None}
+
+    def on_case(cid: str, entry: dict) -> None:
+        nonlocal n
+        n += 1
+        detail = entry.get("reason") or f"{entry['seconds']:.1f} s"
+        print(f"[{n}/{len(ids)}] {cid}: {entry['status']} ({detail})", file=sys.stderr)
+
+    n = 0
+    summary = presegment_dataset(
+        dataset.root,
+        args.engine,
+        options,
+        args.out,
+        ids,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        on_case=on_case,
+    )
+    print(
+        f"{len(summary['done'])} done, {len(summary['skipped'])} skipped, "
+        f"{len(summary['failed'])} failed; summary in {args.out}/summary.json"
+    )
+    return 1 if summary["failed"] else 0

@@ -1,0 +1,151 @@
+"""Classical pre-segmentation, no model needed: PET SUV thresholds, Otsu and fixed values.
+
+``suv``: every connected region with SUV >= ``threshold`` (default 2.5).
+``suv41``: each such region is redrawn at 41% of its own SUVmax (the EANM fixed-fraction
+rule), grown from its peak within a margin around the region so that a faint lesion
+cannot leak into the whole liver.
+``otsu`` / ``value``: voxels at or above Otsu's threshold or a given value, for MRI or CT.
+All methods then drop components smaller than ``min_size`` voxels and fill enclosed holes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.model import Case, Volume
+from napari_medseg.engines.base import Progress, SegmentationResult
+
+METHODS = ("suv", "suv41", "otsu", "value")
+DEFAULT_SUV = 2.5
+SUV_FRACTION = 0.41
+MARGIN_MM = 10.0  # how far a 41% region may grow beyond its absolute-threshold seed
+
+
+def pick_image(case: Case, channel: str | None, pet: bool) -> Volume:
+    """The image to threshold: ``channel`` by name/channel/modality, else PET or the first image."""
+    images = [v for v in case.images if not v.rgb]
+    if channel:
+        want = channel.lower()
+        for v in images:
+            if want in {n.lower() for n in (v.name, v.channel, v.modality) if n}:
+                return v
+        have = ", ".join(v.name for v in images) or "none"
+        raise MedsegError(f"case {case.id!r} has no image {channel!r} (it has {have})")
+    if pet:
+        for v in images:
+            if v.modality.upper() in ("PET", "SUV"):
+                return v
+        raise MedsegError(
+            f"case {case.id!r} has no PET image for an SUV threshold; "
+            "choose --channel, or method otsu or value"
+        )
+    if not images:
+        raise MedsegError(f"case {case.id!r} has no greyscale image to threshold")
+    return images[0]
+
+
+def clean(mask: np.ndarray, min_size: int, fill_holes: bool) -> np.ndarray:
+    """Drop connected components under ``min_size`` voxels, then fill enclosed holes."""
+    from scipy import ndimage as ndi
+
+    if min_size > 1 and mask.any():
+        comps, _ = ndi.label(mask)
+        sizes = np.bincount(comps.ravel())
+        keep = sizes >= min_size
+        keep[0] = False
+        mask = keep[comps]
+    if fill_holes:
+        mask = ndi.binary_fill_holes(mask)
+    return mask
+
+
+def suv41(suv: np.ndarray, threshold: float, spacing) -> np.ndarray:
+    """Each region with SUV >= ``threshold``, redrawn at 41% of its SUVmax around its peak."""
+    from scipy import ndimage as ndi
+
+    seeds, n = ndi.label(suv >= threshold)
+    out = np.zeros(suv.shape, bool)
+    margin = [max(1, int(np.ceil(MARGIN_MM / s))) for s in spacing]
+    for i, box in enumerate(ndi.find_objects(seeds), start=1):
+        if box is None:
+            continue
+        grown = tuple(
+            slice(max(0, b.start - m), min(dim, b.stop + m))
+            for b, m, dim in zip(box, margin, suv.shape, strict=True)
+        )
+        local = suv[grown]
+        in_seed = seeds[grown] == i
+        peak = np.unravel_index(np.argmax(np.where(in_seed, local, -np.inf)), local.shape)
+        level = SUV_FRACTION * float(local[peak])
+        regions, _ = ndi.label(local >= level)
+        out[grown] |= regions == regions[peak]
+    return out
+
+
+class ThresholdEngine:
+    """Threshold + connected components; see the module docstring for the methods."""
+
+    name = "threshold"
+
+    def __init__(
+        self,
+        method: str = "suv",
+        threshold: float | None = None,
+        min_size: int = 10,
+        fill_holes: bool = True,
+        channel: str | None = None,
+    ):
+        if method not in METHODS:
+            raise MedsegError(
+                f"unknown threshold method {method!r}; choose one of {', '.join(METHODS)}"
+            )
+        if method == "value" and threshold is None:
+            raise MedsegError("threshold method 'value' needs a threshold (--threshold T)")
+        self.method, self.threshold, self.min_size = method, threshold, int(min_size)
+        self.fill_holes, self.channel = bool(fill_holes), channel
+
+    @classmethod
+    def from_options(
+        cls, method="suv", threshold=None, min_size=10, fill_holes=True, channel=None, **ignored
+    ):
+        return cls(
+            method or "suv", threshold, 10 if min_size is None else min_size, fill_holes, channel
+        )
+
+    @property
+    def label_name(self) -> str:
+        return "lesion" if self.method.startswith("suv") else "foreground"
+
+    def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
+        pet = self.method.startswith("suv")
+        vol = pick_image(case, self.channel, pet)
+        ref = case.reference_image()
+        nsp = ref.spatial_ndim
+        if vol.shape[: vol.spatial_ndim] != ref.shape[:nsp]:
+            raise MedsegError(
+                f"case {case.id!r}: image {vol.name!r} is not on the reference image's grid"
+            )
+        img = np.asarray(vol.array, dtype=np.float32)
+        if self.method == "otsu":
+            from skimage.filters import threshold_otsu
+
+            level = float(threshold_otsu(img))
+        else:
+            level = float(self.threshold if self.threshold is not None else DEFAULT_SUV)
+        mask = suv41(img, level, vol.spacing) if self.method == "suv41" else img >= level
+        mask = clean(mask, self.min_size, self.fill_holes)
+        if progress:
+            progress(1, 1)
+        info = {
+            "engine": self.name,
+            "method": self.method,
+            "threshold": level,
+            "image": vol.name,
+            "min_size": self.min_size,
+            "fill_holes": self.fill_holes,
+        }
+        return SegmentationResult(
+            mask.astype(np.uint8), LabelMap.from_names({1: self.label_name}), info
+        )
