@@ -45,7 +45,7 @@ def test_autopet2_ids_channels_and_geometry(tmp_path):
     assert test.metadata["split"] == "test" and test.masks == []
 
 
-@pytest.mark.parametrize("ending", [".nii.gz", ".mha"])
+@pytest.mark.parametrize("ending", [".nii.gz", ".mha", ".nrrd"])
 def test_autopet1_order_found_by_value_range(tmp_path, ending):
     folder = make_nnunet(tmp_path, "autopet1", shape=SHAPE, spacing=SPACING, file_ending=ending)
     ds = open_dataset(folder)
@@ -85,6 +85,17 @@ def test_brats_regions_show_integer_classes(tmp_path):
     assert lm[2].attributes["regions"] == ["whole tumor", "tumor core"]
     channels, label = case_volumes("brats", 1, SHAPE)
     np.testing.assert_array_equal(case.images[3].array, channels[3])
+    np.testing.assert_array_equal(case.masks[0].array, label)
+
+
+def test_3d_tif_with_json_spacing(tmp_path):
+    folder = make_nnunet(tmp_path, "brats", shape=SHAPE, spacing=SPACING, file_ending=".tif")
+    assert (folder / "imagesTr" / "BraTS2021_00000_0002.json").is_file()
+    case = open_dataset(folder).load_case("BraTS2021_00000")
+    channels, label = case_volumes("brats", 0, SHAPE)
+    assert [v.shape for v in case.images] == [SHAPE] * 4
+    assert case.images[2].spacing == SPACING and case.masks[0].spacing == SPACING
+    np.testing.assert_array_equal(case.images[2].array, channels[2])
     np.testing.assert_array_equal(case.masks[0].array, label)
 
 

@@ -63,7 +63,7 @@ def case_volumes(kind: str, seed: int, shape) -> tuple[list[np.ndarray], np.ndar
 
 
 def write_any(path: Path, display: np.ndarray, spacing, dtype=None) -> None:
-    """Write a display-order array as NIfTI, MHA/NRRD (SimpleITK, LPS) or PNG."""
+    """Write a display-order array as NIfTI, MHA/NRRD (SimpleITK, LPS), PNG or TIFF."""
     path.parent.mkdir(parents=True, exist_ok=True)
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
@@ -72,6 +72,12 @@ def write_any(path: Path, display: np.ndarray, spacing, dtype=None) -> None:
         from PIL import Image
 
         Image.fromarray(display.astype(dtype or display.dtype)).save(path)
+    elif name.endswith(".tif"):
+        import tifffile
+
+        tifffile.imwrite(path, display.astype(dtype or display.dtype))
+        if len(spacing) == display.ndim == 3:  # nnU-Net's Tiff3DIO sidecar
+            path.with_suffix(".json").write_text(json.dumps({"spacing": list(spacing)}))
     else:
         import SimpleITK as sitk
 
@@ -113,9 +119,14 @@ def make_nnunet(
         files = []
         for c, arr in enumerate(channels):
             files.append(f"{images}/{cid}_{c:04d}{ending}")
-            write_any(folder / files[-1], arr, spacing)
+            write_any(folder / files[-1], arr, spacing if kind != "rgb" else spacing[-2:])
         if labels:
-            write_any(folder / labels / f"{cid}{ending}", label, spacing, np.uint8)
+            write_any(
+                folder / labels / f"{cid}{ending}",
+                label,
+                spacing if kind != "rgb" else spacing[-2:],
+                np.uint8,
+            )
             listing[cid] = {
                 "images": [f"{dataset_key}/{f}" for f in files],
                 "label": f"{dataset_key}/{labels}/{cid}{ending}",

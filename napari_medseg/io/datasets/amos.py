@@ -35,9 +35,10 @@ def _amos_folder(path: Path) -> Path | None:
     for folder in (path, path / "amos22"):
         meta = dataset_json(folder) if folder.is_dir() else None
         if meta and "modality" in meta and "training" in meta and (folder / "imagesVa").is_dir():
-            first = (meta.get("training") or [{}])[0]
+            training = meta["training"] if isinstance(meta["training"], list) else []
+            first = training[0] if training else {}
             image = first.get("image", "") if isinstance(first, dict) else str(first)
-            if Path(image).name.startswith("amos_"):
+            if Path(str(image)).name.startswith("amos_"):
                 return folder
     return None
 

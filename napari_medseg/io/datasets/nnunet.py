@@ -3,6 +3,7 @@
 ``dataset.json`` gives ``channel_names`` ({"0": "CT", ...}), ``labels`` (name -> int, or a list
 of ints for a region) and ``file_ending``. Images are ``{CASE}_{XXXX}{file_ending}``, labels
 ``labelsTr/{CASE}{file_ending}``; a ``dataset`` key lists the cases instead of the folders.
+3D ``.tif`` files take their spacing from a same-name ``.json``.
 
 ``channel_names`` pick nnU-Net's normalisation, not the meaning: AutoPET-II calls both its
 channels "CT", and autoPET-I put PET first. When CT is named but the names do not tell the
@@ -18,11 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from napari_medseg.core.errors import ReadError
+from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import Label, LabelMap, default_color
-from napari_medseg.core.model import Case, Dataset, Volume
+from napari_medseg.core.model import Case, Dataset, Source, Volume
 from napari_medseg.io.datasets._common import dataset_json, list_visible, load_json
 from napari_medseg.io.datasets.msd import check_grids, modality_kind
-from napari_medseg.io.volumes import NIFTI_SUFFIXES, has_suffix, read_volume
+from napari_medseg.io.volumes import (
+    NIFTI_SUFFIXES,
+    as_label_array,
+    guarded,
+    has_suffix,
+    read_volume,
+)
 
 FOLDERS = (("imagesTr", "labelsTr", "training"), ("imagesTs", "labelsTs", "test"))
 # channel_names values that name a normalisation scheme, not an imaging modality
@@ -76,6 +84,32 @@ def first_slice_min(path: Path) -> float:
     return float(sitk.GetArrayFromImage(reader.Execute()).min())
 
 
+def read_tiff3d(path: Path, name: str, labelmap: LabelMap | None = None) -> Volume:
+    """A 3D TIFF (z, y, x) with nnU-Net's same-name ``.json`` sidecar ``{"spacing": [z, y, x]}``."""
+    import tifffile
+
+    sidecar = path.with_suffix(".json")
+    spacing = load_json(sidecar).get("spacing")
+    try:
+        with tifffile.TiffFile(path) as tif:
+            shape, dtype = tuple(tif.series[0].shape), np.dtype(tif.series[0].dtype)
+    except Exception as exc:  # noqa: BLE001 - tifffile raises many kinds for bad files
+        raise ReadError(f"not a readable TIFF ({exc})", path) from exc
+    if len(shape) != 3 or not isinstance(spacing, list) or len(spacing) != 3:
+        raise ReadError(f"expected a 3D TIFF and a 3-value spacing in {sidecar.name}", path)
+
+    def load():
+        arr = np.asarray(tifffile.imread(path))
+        return as_label_array(arr, path) if labelmap is not None else arr
+
+    geometry = Geometry(tuple(float(s) for s in spacing), (0.0, 0.0, 0.0), np.eye(3))
+    return Volume(
+        name, shape, np.dtype(np.uint8) if labelmap is not None else dtype, geometry,
+        guarded(path, load), labelmap=labelmap,
+        source=Source(path, "pixels", DisplayTransform.identity(3)),
+    )  # fmt: skip
+
+
 class NnUNetDataset(Dataset):
     format = "nnunet"
     description = "nnU-Net v2 raw dataset (also AutoPET)"
@@ -100,6 +134,10 @@ class NnUNetDataset(Dataset):
         self._roles: dict[int, str] | None = None
         if isinstance(self.meta.get("dataset"), dict):
             for cid, entry in self.meta["dataset"].items():
+                if not isinstance(entry, dict):
+                    raise ReadError(
+                        f"dataset entry {cid!r} is not an object", self.root / "dataset.json"
+                    )
                 self._cases[cid] = {
                     "images": [self._path(p) for p in entry.get("images") or []],
                     "label": self._path(entry["label"]) if entry.get("label") else None,
@@ -146,7 +184,10 @@ class NnUNetDataset(Dataset):
     def _read(self, path: Path, name: str, modality: str, labelmap=None) -> list[Volume]:
         if not path.exists():
             raise ReadError("file named by the nnU-Net layout is missing", path)
-        vols = read_volume(path, name=name, modality=modality, labelmap=labelmap)
+        if has_suffix(path, (".tif", ".tiff")) and path.with_suffix(".json").is_file():
+            vols = [read_tiff3d(path, name, labelmap)]
+        else:
+            vols = read_volume(path, name=name, modality=modality, labelmap=labelmap)
         for v in vols:
             v.name, v.channel, v.modality = name, ("" if labelmap else name), modality
         return vols
