@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from napari_medseg.core.labelmap_io import format_cvat
 from napari_medseg.export import ExportItem, axis_index, item_ids, take, to_uint8
 from napari_medseg.export.instances import slice_objects, volume_components
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SUBSET_FILE = "ImageSets/Segmentation/default.txt"
 
 
@@ -54,13 +57,22 @@ class ExportResult:
 
 def cvat_labelmap(labelmap: LabelMap, items: Sequence[ExportItem]) -> LabelMap:
     """``labelmap`` declaring every id the masks use, with a black background at id 0."""
-    present: set[int] = set()
+    present: set[int] = {0}
     for item in items:
-        present.update(int(v) for v in np.unique(item.classes))
-    out = labelmap.ensure(present | {0})
-    if out[0].color != BACKGROUND_COLOR and BACKGROUND_COLOR in out.colors().values():
-        raise MedsegError("the background (id 0) must be black when another label is black")
+        hi = int(item.classes.max())
+        if hi >= len(labelmap) or any(i not in labelmap for i in range(hi + 1)):  # else all are declared
+            present.update(present_ids(item.classes))
+    out = labelmap.ensure(present)
+    if out[0].color != BACKGROUND_COLOR:
+        raise MedsegError(f"the background label {out[0].name!r} must be black: CVAT paints unannotated pixels black")
     return out
+
+
+def present_ids(mask: np.ndarray) -> list[int]:
+    """The ids a mask uses (``bincount`` is much faster than ``unique`` for 8/16-bit masks)."""
+    if mask.dtype.itemsize <= 2 and np.issubdtype(mask.dtype, np.unsignedinteger) or mask.dtype == bool:
+        return np.flatnonzero(np.bincount(mask.ravel())).tolist()
+    return np.unique(mask).tolist()
 
 
 def color_lut(labelmap: LabelMap) -> np.ndarray:
@@ -70,12 +82,44 @@ def color_lut(labelmap: LabelMap) -> np.ndarray:
     return lut
 
 
-def encode_png(rgb: np.ndarray, compress_level: int) -> bytes:
-    from PIL import Image
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=compress_level)
-    return buf.getvalue()
+
+def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
+    """An 8-bit PNG of a (rows, cols) grey or (rows, cols, 3) RGB uint8 array (filter 0).
+
+    Written directly with zlib rather than PIL: PIL tries every PNG row filter on every row,
+    which costs more than the rest of the export, while label images (flat colours) compress
+    as well unfiltered. zlib releases the GIL, so slices encode in parallel threads.
+    """
+    h, w = pixels.shape[:2]
+    c = pixels.shape[2] if pixels.ndim == 3 else 1
+    rows = np.empty((h, w * c + 1), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type "None" for every row
+    rows[:, 1:] = pixels.reshape(h, w * c)
+    return _png(rows, w, h, 2 if c == 3 else 0, compress_level)
+
+
+def encode_colored(index: np.ndarray, lut: np.ndarray, compress_level: int = 1) -> bytes:
+    """RGB PNG of ``lut[index]`` (``lut``: N x 3 uint8, ``lut[0]`` black).
+
+    Only the bounding box of the non-zero indices is looked up; the rest stays black (label
+    slices are mostly background, so this is most of the colouring time).
+    """
+    h, w = index.shape
+    rows = np.zeros((h, w * 3 + 1), dtype=np.uint8)  # filter byte 0 ("None") on every row
+    ys, xs = np.flatnonzero(index.any(axis=1)), np.flatnonzero(index.any(axis=0))
+    if ys.size:
+        y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+        rows[y0:y1, 1 + 3 * x0 : 1 + 3 * x1] = lut.take(index[y0:y1, x0:x1], axis=0).reshape(y1 - y0, -1)
+    return _png(rows, w, h, 2, compress_level)
+
+
+def _png(rows: np.ndarray, w: int, h: int, color_type: int, compress_level: int) -> bytes:
+    header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
+    idat = zlib.compress(rows, compress_level)
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
 def _check_output(out: Path, items: Sequence[ExportItem]) -> None:
@@ -137,19 +181,30 @@ def export_cvat(
         three_d = item.classes.ndim == 3
         cls = take(item.classes, axis, i) if three_d else item.classes
         ins = None if inst is None else (take(inst, axis, i) if three_d else inst)
-        objects, warn = slice_objects(cls, ins, iid)
-        files = [(f"SegmentationClass/{iid}.png", encode_png(lut[cls], compress_level)),
-                 (f"SegmentationObject/{iid}.png", encode_png(VOC_COLORMAP[objects], compress_level))]  # fmt: skip
+        if ins is None and not cls.any():  # empty slice: the same two black PNGs every time
+            files = [(f"SegmentationClass/{iid}.png", blank(cls.shape)),
+                     (f"SegmentationObject/{iid}.png", blank(cls.shape))]  # fmt: skip
+            warn = []
+        else:
+            objects, warn = slice_objects(cls, ins, iid)
+            files = [(f"SegmentationClass/{iid}.png", encode_png(lut.take(cls, axis=0), compress_level)),
+                     (f"SegmentationObject/{iid}.png", encode_png(VOC_COLORMAP.take(objects, axis=0), compress_level))]  # fmt: skip
         if images and item.image is not None:
             img = take(item.image, axis, i) if three_d else item.image
             files.append((f"JPEGImages/{iid}.png", encode_png(to_uint8(img, item.window), compress_level)))
         return files, warn
 
     n = len(jobs)
+    blanks: dict[tuple, bytes] = {}
+
+    def blank(shape) -> bytes:
+        if shape not in blanks:  # a benign race at worst encodes it twice
+            blanks[shape] = encode_png(np.zeros((*shape, 3), np.uint8), compress_level)
+        return blanks[shape]
+
     with _Sink(out) as sink:
         sink.write("labelmap.txt", text.encode())
         sink.write(SUBSET_FILE, ("\n".join(result.items) + "\n").encode())
-        # PNG encoding (zlib) releases the GIL, so slices encode in parallel.
         with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
             for done, (files, warn) in enumerate(pool.map(encode, jobs), 1):
                 for name, data in files:

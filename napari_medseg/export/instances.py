@@ -25,16 +25,22 @@ def components(classes: np.ndarray, start: int = 1) -> tuple[np.ndarray, int]:
     """Connected components of every class (face connectivity), numbered from ``start``.
 
     Works on 2D slices or whole 3D volumes; returns the id array and the next free id.
+    Only the bounding box of the foreground is labelled (masks are mostly background).
     """
     from scipy import ndimage
 
-    out = np.zeros(classes.shape, dtype=np.int64)
+    out = np.zeros(classes.shape, dtype=np.int32)
+    nz = [np.flatnonzero(classes.any(axis=tuple(k for k in range(classes.ndim) if k != a)))
+          for a in range(classes.ndim)]  # fmt: skip
+    if not nz[0].size:
+        return out, start
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in nz)
+    sub, sub_out = classes[box], out[box]
     nxt = start
-    for cls in np.unique(classes):
-        if cls == 0:
-            continue
-        lab, n = ndimage.label(classes == cls)
-        out[lab > 0] = lab[lab > 0] + (nxt - 1)
+    for cls in np.flatnonzero(np.bincount(sub.ravel()))[1:] if sub.dtype.itemsize <= 2 else np.unique(sub[sub > 0]):
+        lab, n = ndimage.label(sub == cls)
+        hit = lab > 0
+        sub_out[hit] = lab[hit] + (nxt - 1)
         nxt += n
     return out, nxt
 
