@@ -1,4 +1,4 @@
-"""DICOM series: discovery, slice order, geometry, HU, SUV, gaps, and masks written back on the grid."""
+"""DICOM series: discovery, slice order, geometry, HU, SUV, gaps, masks written on the grid."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def phantom():
 
 def test_ct_values_spacing_and_shuffled_names(tmp_path, phantom):
     ct, _, _ = phantom
-    files = write_dicom_series(tmp_path / "ct", ct, SPACING, suffix="")  # no extension: found by magic
+    files = write_dicom_series(
+        tmp_path / "ct", ct, SPACING, suffix=""
+    )  # no extension: found by magic
     (tmp_path / "ct" / "notes.txt").write_text("not dicom")
     assert [f.name for f in files] != sorted(f.name for f in files)
     [series] = find_series(tmp_path)
@@ -42,9 +44,11 @@ def test_ct_values_spacing_and_shuffled_names(tmp_path, phantom):
 def test_orientation_is_radiological_whatever_the_file_layout(tmp_path, phantom):
     ct, _, _ = phantom
     nz, ny, nx = ct.shape
-    # Rows run to the patient's right and columns anterior: the files hold the phantom flipped in-plane.
+    # Rows run to the patient's right, columns anterior: the files hold the phantom flipped.
     origin = ((nx - 1) * SPACING[2], (ny - 1) * SPACING[1], 0.0)
-    write_dicom_series(tmp_path, ct[:, ::-1, ::-1], SPACING, orientation=(-1, 0, 0, 0, -1, 0), origin=origin)
+    write_dicom_series(
+        tmp_path, ct[:, ::-1, ::-1], SPACING, orientation=(-1, 0, 0, 0, -1, 0), origin=origin
+    )
     vol = read_series(find_series(tmp_path)[0])
     np.testing.assert_array_equal(vol.array, ct)
     assert vol.geometry.origin == pytest.approx((0.0, 0.0, 0.0), abs=1e-3)
@@ -55,7 +59,9 @@ def test_localiser_in_the_same_series_is_split_off(tmp_path, phantom):
     ct, _, _ = phantom
     write_dicom_series(tmp_path, ct, SPACING, series_uid="1.2.3.4.5")
     scout = np.zeros((1, 20, 24), np.int16)
-    write_dicom_series(tmp_path, scout, (1.0, 1.0, 1.0), orientation=SAGITTAL, series_uid="1.2.3.4.5", prefix="LOC")
+    write_dicom_series(
+        tmp_path, scout, (1.0, 1.0, 1.0), orientation=SAGITTAL, series_uid="1.2.3.4.5", prefix="LOC"
+    )
     main, loc = find_series(tmp_path)
     assert len(main.files) == ct.shape[0] and len(loc.files) == 1
     assert loc.case_id == main.case_id + "_2"
@@ -74,20 +80,29 @@ def test_missing_slice_is_an_error_naming_the_folder_and_gap(tmp_path, phantom):
 
 def test_pet_suv_matches_an_independent_computation(tmp_path, phantom):
     _, pet, _ = phantom
-    write_dicom_series(tmp_path, pet, SPACING, modality="PT", pet={"weight": 82.0, "dose": 3.1e8, "delay": 4500})
+    write_dicom_series(
+        tmp_path, pet, SPACING, modality="PT", pet={"weight": 82.0, "dose": 3.1e8, "delay": 4500}
+    )
     [series] = find_series(tmp_path)
     vol = read_series(series)
     assert vol.modality == "PET" and vol.channel == "SUV" and vol.dtype == np.float32
-    # By hand from one file: SUV = Bq/ml * weight[g] / (dose decayed from injection to series start).
+    # By hand from one file: SUV = Bq/ml * weight[g] / (dose decayed from injection to scan).
     ds = pydicom.dcmread(series.files[5])
     info = ds.RadiopharmaceuticalInformationSequence[0]
     t_scan = 10 * 3600
-    t_inj = int(info.RadiopharmaceuticalStartTime[:2]) * 3600 + int(info.RadiopharmaceuticalStartTime[2:4]) * 60
-    dose = float(info.RadionuclideTotalDose) * math.exp(-math.log(2) * (t_scan - t_inj) / float(info.RadionuclideHalfLife))
+    t_inj = (
+        int(info.RadiopharmaceuticalStartTime[:2]) * 3600
+        + int(info.RadiopharmaceuticalStartTime[2:4]) * 60
+    )
+    dose = float(info.RadionuclideTotalDose) * math.exp(
+        -math.log(2) * (t_scan - t_inj) / float(info.RadionuclideHalfLife)
+    )
     bqml = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
     expected = bqml * float(ds.PatientWeight) * 1000 / dose
     np.testing.assert_allclose(vol.array[5], expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(vol.array, pet, atol=0.002)  # the phantom's SUV, up to 16-bit storage
+    np.testing.assert_allclose(
+        vol.array, pet, atol=0.002
+    )  # the phantom's SUV, up to 16-bit storage
 
 
 def test_pet_without_dose_stays_activity(tmp_path, phantom):
@@ -106,15 +121,24 @@ def test_open_dataset_and_info_cli(tmp_path, phantom, capsys):
 
     ct, pet, _ = phantom
     write_dicom_series(tmp_path / "study" / "ct", ct, SPACING, patient_id="P 7/x")
-    write_dicom_series(tmp_path / "study" / "pet", pet, SPACING, modality="PT", series_number=4, description="PET AC",
-                       patient_id="P 7/x")
+    write_dicom_series(
+        tmp_path / "study" / "pet",
+        pet,
+        SPACING,
+        modality="PT",
+        series_number=4,
+        description="PET AC",
+        patient_id="P 7/x",
+    )
     ds = open_dataset(tmp_path / "study")
     assert ds.format == "generic"
     assert ds.case_ids() == ["P_7_x_1_synthetic", "P_7_x_4_PET_AC"]
     assert main(["info", str(tmp_path / "study"), "--json", "--case", "P_7_x_4_PET_AC"]) == 0
     report = json.loads(capsys.readouterr().out)
     [img] = report["cases"][0]["images"]
-    assert img["modality"] == "PET" and img["shape"] == list(pet.shape) and img["dtype"] == "float32"
+    assert (
+        img["modality"] == "PET" and img["shape"] == list(pet.shape) and img["dtype"] == "float32"
+    )
     assert img["stats"]["max"] == pytest.approx(float(pet.max()), abs=0.01)
 
 
@@ -137,7 +161,13 @@ def test_mask_round_trip_lies_on_the_dicom_grid(tmp_path, phantom, flipped):
     nz, ny, nx = ct.shape
     if flipped:
         origin = ((nx - 1) * SPACING[2], (ny - 1) * SPACING[1], 0.0)
-        write_dicom_series(tmp_path / "ct", ct[:, ::-1, ::-1], SPACING, orientation=(-1, 0, 0, 0, -1, 0), origin=origin)
+        write_dicom_series(
+            tmp_path / "ct",
+            ct[:, ::-1, ::-1],
+            SPACING,
+            orientation=(-1, 0, 0, 0, -1, 0),
+            origin=origin,
+        )
     else:
         write_dicom_series(tmp_path / "ct", ct, SPACING, origin=(-10.0, 20.0, 30.0))
     vol = read_series(find_series(tmp_path / "ct")[0])
@@ -153,10 +183,14 @@ def test_mask_round_trip_lies_on_the_dicom_grid(tmp_path, phantom, flipped):
     np.testing.assert_allclose(mask.GetDirection(), dicom.GetDirection(), atol=1e-4)
     ct_zyx, mask_zyx = sitk.GetArrayFromImage(dicom), sitk.GetArrayFromImage(mask)
     np.testing.assert_array_equal(mask_zyx, labels[:, ::-1, ::-1] if flipped else labels)
-    assert ct_zyx[mask_zyx == 3].mean() < ct_zyx[mask_zyx == 1].mean()  # lesion darker than liver, in place
+    assert (
+        ct_zyx[mask_zyx == 3].mean() < ct_zyx[mask_zyx == 1].mean()
+    )  # lesion darker than liver, in place
     # nibabel in RAS canonical order: i runs to the right, so display x (toward left) is reversed.
     canon = nib.as_closest_canonical(nib.load(str(out)))
-    np.testing.assert_array_equal(np.asarray(canon.dataobj).transpose(2, 1, 0), labels[:, ::-1, ::-1])
+    np.testing.assert_array_equal(
+        np.asarray(canon.dataobj).transpose(2, 1, 0), labels[:, ::-1, ::-1]
+    )
 
 
 def test_sagittal_series_native_layout(tmp_path):

@@ -43,7 +43,10 @@ def test_rgb_and_multilabel_sets(tmp_path):
         first = npz["train_labels"][0]
     text = chest.metadata["slice_labels"][0]
     assert text == "none" if not first.any() else text.count(",") == int(first.sum()) - 1
-    assert class_text("chestmnist", np.eye(14, dtype=np.uint8)[2] + np.eye(14, dtype=np.uint8)[13]) == "effusion, hernia"
+    assert (
+        class_text("chestmnist", np.eye(14, dtype=np.uint8)[2] + np.eye(14, dtype=np.uint8)[13])
+        == "effusion, hernia"
+    )
 
 
 def test_3d_set_gives_one_case_per_sample(tmp_path):
@@ -79,7 +82,9 @@ def test_folder_of_npz_files_and_detection(tmp_path, monkeypatch):
     assert ds.format == "medmnist"
     assert ds.case_ids()[:3] == ["dermamnist_train", "dermamnist_val", "dermamnist_test"]
     assert "octmnist_64_test" in ds.case_ids()
-    np.savez(tmp_path / "many" / "other.npz", x=np.zeros(3))  # not a split file: the folder is not MedMNIST
+    np.savez(
+        tmp_path / "many" / "other.npz", x=np.zeros(3)
+    )  # not a split file: the folder is not MedMNIST
     assert not MedMNISTDataset.detect(tmp_path / "many")
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     assert not MedMNISTDataset.detect(tmp_path / "bad.npz")  # never raises
@@ -93,7 +98,11 @@ def test_folder_of_npz_files_and_detection(tmp_path, monkeypatch):
 
 
 def test_pickled_arrays_are_refused(tmp_path):
-    arrays = {f"{s}_{k}": np.array([object()] * 2) for s in ("train", "val", "test") for k in ("images", "labels")}
+    arrays = {
+        f"{s}_{k}": np.array([object()] * 2)
+        for s in ("train", "val", "test")
+        for k in ("images", "labels")
+    }
     np.savez(tmp_path / "evil.npz", **arrays)
     with pytest.raises(ReadError, match="pickles are refused"):
         open_dataset(tmp_path / "evil.npz")

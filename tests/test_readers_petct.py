@@ -54,18 +54,25 @@ def test_images_masks_and_orientation(lesions):
     assert ct.shape == tuple(2 * n for n in PET_SHAPE)  # the original CT keeps its finer grid
     assert case.reference_image() is ctres
     # Files are LAS (dicom2nifti): the display must still be the phantom, radiological.
-    k = (int(case.metadata["study"].rsplit("-", 1)[1]) - 10445) // 37  # the generator's study index = seed
+    k = (
+        int(case.metadata["study"].rsplit("-", 1)[1]) - 10445
+    ) // 37  # the generator's study index = seed
     _, phantom_suv, labels = torso(PET_SHAPE, seed=k)
     np.testing.assert_allclose(suv.array, phantom_suv, atol=1e-6)
     np.testing.assert_array_equal(seg.array, (labels == 3).astype(np.uint8))
-    assert suv.array[seg.array == 1].mean() > 3 * suv.array[(seg.array == 0) & (suv.array > 0)].mean()
+    assert (
+        suv.array[seg.array == 1].mean() > 3 * suv.array[(seg.array == 0) & (suv.array > 0)].mean()
+    )
     # CT and CTres cover the same box in world space.
     for a in range(3):
         end_ct = ct.geometry.origin[a] + (ct.shape[a] - 0.5) * ct.spacing[a]
         end_pet = ctres.geometry.origin[a] + (ctres.shape[a] - 0.5) * ctres.spacing[a]
         assert end_ct == pytest.approx(end_pet)
     # CTres is the CT resampled onto the PET grid: body and air agree.
-    assert ctres.array.min() >= -1024 - 40 and abs(float(ctres.array.mean()) - float(ct.array.mean())) < 60
+    assert (
+        ctres.array.min() >= -1024 - 40
+        and abs(float(ctres.array.mean()) - float(ct.array.mean())) < 60
+    )
 
 
 def test_metadata_csv_and_opening_subfolders(lesions):
@@ -108,7 +115,11 @@ def test_info_cli_json(lesions, capsys):
     images = {i["name"]: i for i in case["images"]}
     assert images["SUV"]["modality"] == "PET" and images["SUV"]["dtype"] == "float32"
     assert images["SUV"]["stats"]["min"] >= 0 and images["SUV"]["stats"]["max"] > 4
-    assert images["CTres"]["spacing"] == [4.0, 5.0, 5.0] and images["CT"]["spacing"] == [2.0, 2.5, 2.5]
+    assert images["CTres"]["spacing"] == [4.0, 5.0, 5.0] and images["CT"]["spacing"] == [
+        2.0,
+        2.5,
+        2.5,
+    ]
     assert case["masks"][0]["labels"] == {"0": "background", "1": "lesion"}
     assert case["masks"][0]["voxels"]["1"] > 0
 

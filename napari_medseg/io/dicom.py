@@ -26,7 +26,18 @@ from napari_medseg.io.volumes import guarded
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 # Objects that are not image slices: structured reports, presentation states, segmentations...
-SKIPPED_MODALITIES = {"SR", "PR", "SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "KO", "REG", "DOC"}
+SKIPPED_MODALITIES = {
+    "SR",
+    "PR",
+    "SEG",
+    "RTSTRUCT",
+    "RTPLAN",
+    "RTDOSE",
+    "RTRECORD",
+    "KO",
+    "REG",
+    "DOC",
+}
 MODALITY_KIND = {"CT": "CT", "PT": "PET", "MR": "MR"}
 SLICE_GAP_TOLERANCE = 0.05  # relative deviation from the median step that counts as a gap
 
@@ -94,7 +105,9 @@ def _stack_key(hdr) -> tuple:
     return (ori_key, str(hdr.get("EchoNumbers", "")), int(hdr.Rows), int(hdr.Columns))
 
 
-def find_series(folder: str | Path, progress: Callable[[int, int], None] | None = None) -> list[DicomSeries]:
+def find_series(
+    folder: str | Path, progress: Callable[[int, int], None] | None = None
+) -> list[DicomSeries]:
     """Every image stack under ``folder`` (searched recursively), reading headers only.
 
     Returns the stacks sorted by patient, series number and description. Unreadable files
@@ -125,7 +138,9 @@ def find_series(folder: str | Path, progress: Callable[[int, int], None] | None 
         by_uid.setdefault(key[0], []).append(members)
     out: list[DicomSeries] = []
     for uid, stacks in by_uid.items():
-        stacks.sort(key=len, reverse=True)  # the main stack keeps the plain id; localisers get _2, _3
+        stacks.sort(
+            key=len, reverse=True
+        )  # the main stack keeps the plain id; localisers get _2, _3
         for k, members in enumerate(stacks):
             out.append(_make_series(uid, members, k, bad))
     out.sort(key=lambda s: s.case_id)
@@ -149,20 +164,33 @@ def _make_series(uid: str, members: list, k: int, bad: list[str]) -> DicomSeries
         order = np.argsort(pos, kind="stable")
         positions = [pos[i] for i in order]
     else:
-        order = np.argsort([int(h.get("InstanceNumber", 0) or 0) for _, h in members], kind="stable")
+        order = np.argsort(
+            [int(h.get("InstanceNumber", 0) or 0) for _, h in members], kind="stable"
+        )
     members = [members[i] for i in order]
     files = [p for p, _ in members]
     folder = Path(*_common_parts([f.parent for f in files]))
     desc = str(hdr0.get("SeriesDescription", "") or "")
-    parts = [str(hdr0.get("PatientID", "") or "anon"), str(hdr0.get("SeriesNumber", "") or ""), desc]
+    parts = [
+        str(hdr0.get("PatientID", "") or "anon"),
+        str(hdr0.get("SeriesNumber", "") or ""),
+        desc,
+    ]
     case_id = safe_id("_".join(p for p in parts if p))
     if k:
         case_id += f"_{k + 1}"
     problems = [b for b in bad if Path(b.split(": ", 1)[0]).parent == folder]
     return DicomSeries(
-        folder, files, [h for _, h in members], case_id, str(hdr0.get("Modality", "")), desc, uid,
-        positions, problems,
-    )  # fmt: skip
+        folder,
+        files,
+        [h for _, h in members],
+        case_id,
+        str(hdr0.get("Modality", "")),
+        desc,
+        uid,
+        positions,
+        problems,
+    )
 
 
 def _common_parts(paths: list[Path]) -> tuple[str, ...]:
@@ -201,7 +229,9 @@ def index_to_lps(series: DicomSeries) -> np.ndarray:
     hdr = series.headers[0]
     ori = _orientation(hdr) or (np.array([1.0, 0, 0]), np.array([0, 1.0, 0]))
     row, col = ori
-    ps = [float(v) for v in (hdr.get("PixelSpacing") or hdr.get("ImagerPixelSpacing") or (1.0, 1.0))]
+    ps = [
+        float(v) for v in (hdr.get("PixelSpacing") or hdr.get("ImagerPixelSpacing") or (1.0, 1.0))
+    ]
     out = np.eye(4)
     out[:3, 0] = row * ps[1]  # columns advance along the row direction by the column spacing
     out[:3, 1] = col * ps[0]  # rows advance along the column direction by the row spacing
@@ -218,7 +248,7 @@ def _rescale(hdrs) -> tuple[list[float], list[float]]:
 
 
 def _output_dtype(hdrs, slopes, inters, scaled: bool) -> np.dtype:
-    """int16 for integer-rescaled CT (HU always fits) or values that fit, the stored type without rescale."""
+    """int16 for integer-rescaled CT or values that fit; the stored type when not rescaled."""
     h = hdrs[0]
     if scaled or any(s != 1 for s in slopes) or any(b != round(b) for b in inters):
         return np.dtype(np.float32)
@@ -288,9 +318,16 @@ def suv_factor(hdrs) -> tuple[float | None, str]:
         return None, f"DecayCorrection {correction} is not supported"
     date = str(h.get("SeriesDate", "") or h.get("StudyDate", "") or "")
     scan = _dicom_datetime(date, str(h.get("SeriesTime", "")))
-    acq = [_dicom_datetime(str(x.get("AcquisitionDate", "") or date), str(x.get("AcquisitionTime", ""))) for x in hdrs]
+    acq = [
+        _dicom_datetime(
+            str(x.get("AcquisitionDate", "") or date), str(x.get("AcquisitionTime", ""))
+        )
+        for x in hdrs
+    ]
     acq = [a for a in acq if a is not None]
-    if acq and (scan is None or scan > min(acq)):  # series re-created after the scan: use first acquisition
+    if acq and (
+        scan is None or scan > min(acq)
+    ):  # series re-created after the scan: use first acquisition
         scan = min(acq)
     inj = _parse_dt(str(info.get("RadiopharmaceuticalStartDateTime", "") or ""))
     if inj is None:
@@ -334,7 +371,7 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
         transform, geometry = orient_for_display(reverse_axes(affine), array_shape)
     kind = MODALITY_KIND.get(series.modality.upper(), series.modality.upper())
     slopes, inters = _rescale(hdrs)
-    factor, note = (suv_factor(hdrs) if kind == "PET" else (None, ""))
+    factor, note = suv_factor(hdrs) if kind == "PET" else (None, "")
     dtype = np.dtype(np.uint8) if rgb else _output_dtype(hdrs, slopes, inters, factor is not None)
     files = list(series.files)
 
@@ -344,7 +381,9 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
             try:
                 pixels = pydicom.dcmread(f).pixel_array
             except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
-                raise ReadError(f"cannot decode pixel data ({type(exc).__name__}: {exc})", f) from exc
+                raise ReadError(
+                    f"cannot decode pixel data ({type(exc).__name__}: {exc})", f
+                ) from exc
             if pixels.shape[:2] != (rows, cols):
                 raise ReadError(f"slice is {pixels.shape[:2]}, the series is {(rows, cols)}", f)
             if rgb:
@@ -357,14 +396,24 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
             out[k] = values * factor if factor is not None else values
         return transform.to_display(out)
 
-    metadata = {"series_uid": series.series_uid, "description": series.description,
-                "dicom_modality": series.modality}  # fmt: skip
+    metadata = {
+        "series_uid": series.series_uid,
+        "description": series.description,
+        "dicom_modality": series.modality,
+    }
     channel = ""
     if kind == "PET":
         channel = "SUV" if factor is not None else "activity"
         metadata["suv"] = note
     return Volume(
-        series.description or series.case_id, transform.display_shape(array_shape) + ((3,) if rgb else ()),
-        dtype, geometry, guarded(series.folder, load), modality=kind, channel=channel, rgb=rgb,
-        source=Source(series.files[0], "itk", transform, affine), metadata=metadata,
-    )  # fmt: skip
+        series.description or series.case_id,
+        transform.display_shape(array_shape) + ((3,) if rgb else ()),
+        dtype,
+        geometry,
+        guarded(series.folder, load),
+        modality=kind,
+        channel=channel,
+        rgb=rgb,
+        source=Source(series.files[0], "itk", transform, affine),
+        metadata=metadata,
+    )

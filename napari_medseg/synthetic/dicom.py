@@ -73,7 +73,9 @@ def write_dicom_series(
     series_uid = series_uid or _uid(patient_id, series_number, description, "series")
     study_uid = _uid(patient_id, "study")
     names = np.random.default_rng(seed).permutation(n)
-    pet = dict({"weight": 75.0, "dose": 3.7e8, "delay": 3600.0, "half_life": F18_HALF_LIFE}, **(pet or {}))
+    pet = dict(
+        {"weight": 75.0, "dose": 3.7e8, "delay": 3600.0, "half_life": F18_HALF_LIFE}, **(pet or {})
+    )
     bqml_per_suv = pet["dose"] * 0.5 ** (pet["delay"] / pet["half_life"]) / (pet["weight"] * 1000.0)
     files = []
     for k in range(n):
@@ -83,7 +85,10 @@ def write_dicom_series(
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds = Dataset()
         ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.SOPClassUID, ds.SOPInstanceUID = (
+            meta.MediaStorageSOPClassUID,
+            meta.MediaStorageSOPInstanceUID,
+        )
         ds.PatientID, ds.PatientName = patient_id, f"Synthetic^{patient_id}"
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = "20240102"
@@ -95,7 +100,9 @@ def write_dicom_series(
         ipp = np.asarray(origin, float) + normal * spacing[0] * k
         ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp]
         ds.PixelSpacing = [f"{spacing[1]:g}", f"{spacing[2]:g}"]
-        ds.SliceThickness = f"{spacing[0] * 1.5:g}"  # differs from the true step, as on many scanners
+        ds.SliceThickness = (
+            f"{spacing[0] * 1.5:g}"  # differs from the true step, as on many scanners
+        )
         ds.Rows, ds.Columns = array.shape[1], array.shape[2]
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
@@ -103,12 +110,16 @@ def write_dicom_series(
         if modality == "PT":
             _pet_tags(ds, pet)
             activity = sl * bqml_per_suv
-            slope = max(float(activity.max()), 1e-6) / 32000.0  # per-slice scaling, as PET scanners do
+            slope = (
+                max(float(activity.max()), 1e-6) / 32000.0
+            )  # per-slice scaling, as PET scanners do
             stored = np.rint(activity / slope).astype(np.int16)
             ds.RescaleSlope, ds.RescaleIntercept = f"{slope:.8g}", "0"
             ds.PixelRepresentation = 1
         elif modality == "CT":
-            stored = np.clip(np.rint(sl) + 1024, 0, 4095).astype(np.uint16)  # 12-bit CT: -1024..3071 HU
+            stored = np.clip(np.rint(sl) + 1024, 0, 4095).astype(
+                np.uint16
+            )  # 12-bit CT: -1024..3071 HU
             ds.BitsStored, ds.HighBit = 12, 11
             ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType = "1", "-1024", "HU"
             ds.PixelRepresentation = 0

@@ -5,8 +5,9 @@
 ``layout="v1"``: ``Foramina_Detection/{Images,Annotations}/<patient>_IM*.{png,xml}`` and the
 segmentation folders, no DICOM. ``layout="authors"``: ``<patient>/Sagittal/*.dcm`` with the
 XML files alongside. Sagittal slices are (slice, row, column): slices from the patient's left
-to right, rows superior to inferior, columns anterior to posterior. The detection PNGs are twice the DICOM matrix, as the
-released 512x512 PNGs can differ from the scanner matrix, so boxes must be rescaled.
+to right, rows superior to inferior, columns anterior to posterior. The detection PNGs are
+twice the DICOM matrix (the released 512x512 PNGs can differ from the scanner matrix), so
+boxes must be rescaled.
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from napari_medseg.synthetic.dicom import SAGITTAL, write_dicom_series
 
 LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 # RGB colours of the 5 foreground classes in the synthetic colour masks (background is black).
-MASK_COLOURS = {1: (230, 25, 75), 2: (60, 180, 75), 3: (255, 225, 25), 4: (0, 130, 200), 5: (245, 130, 48)}
+MASK_COLOURS = {
+    1: (230, 25, 75),
+    2: (60, 180, 75),
+    3: (255, 225, 25),
+    4: (0, 130, 200),
+    5: (245, 130, 48),
+}
 PNG_SCALE = 2
 
 
@@ -42,8 +49,10 @@ def spine(size: int, n_slices: int, seed: int) -> tuple[np.ndarray, np.ndarray, 
         boxes.append((mid - int(0.06 * s), int(0.57 * s), mid + int(0.06 * s), int(0.69 * s)))
         row += body + disc
     seg[row : s - 1, a0 : int(0.6 * s)] = 3
-    seg[top : row, int(0.57 * s) : int(0.66 * s)][seg[top : row, int(0.57 * s) : int(0.66 * s)] == 0] = 4
-    seg[top : row : 2, int(0.7 * s) : int(0.85 * s)] = 5
+    seg[top:row, int(0.57 * s) : int(0.66 * s)][
+        seg[top:row, int(0.57 * s) : int(0.66 * s)] == 0
+    ] = 4
+    seg[top:row:2, int(0.7 * s) : int(0.85 * s)] = 5
     intensity = {0: 150, 1: 500, 2: 1400, 3: 550, 4: 900, 5: 700}
     base = np.vectorize(intensity.get)(seg).astype(np.float32)
     slices = []
@@ -79,8 +88,15 @@ def _png(path: Path, slice_u16: np.ndarray, scale: int) -> None:
     Image.fromarray(img).save(path)
 
 
-def make_lss(root: str | Path, layout: str = "v4", n_patients: int = 2, n_slices: int = 5, size: int = 64,
-             seed: int = 0, colour_masks: bool = True) -> Path:  # fmt: skip
+def make_lss(
+    root: str | Path,
+    layout: str = "v4",
+    n_patients: int = 2,
+    n_slices: int = 5,
+    size: int = 64,
+    seed: int = 0,
+    colour_masks: bool = True,
+) -> Path:
     """Write an LSS dataset in ``layout`` ("v4", "v1" or "authors"); returns ``root``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -94,33 +110,56 @@ def make_lss(root: str | Path, layout: str = "v4", n_patients: int = 2, n_slices
         else:
             dicom_dir = None
         if dicom_dir is not None:
-            files = write_dicom_series(dicom_dir, slices, (4.0, 0.6, 0.6), modality="MR", orientation=SAGITTAL,
-                                       patient_id=pid, description="T2 SAG", seed=seed + p)  # fmt: skip
+            files = write_dicom_series(
+                dicom_dir,
+                slices,
+                (4.0, 0.6, 0.6),
+                modality="MR",
+                orientation=SAGITTAL,
+                patient_id=pid,
+                description="T2 SAG",
+                seed=seed + p,
+            )
             stems = [f.stem for f in files]
         else:
             stems = [f"IM{k:04d}" for k in range(n_slices)]
         # Annotated slices: the outermost on each side (slice 0 is the patient's left).
         for k, side in ((0, "L"), (n_slices - 1, "R")):
             objects = [
-                {"name": f"{side}FS{int(rng.integers(0, 4))}", "level": level,
-                 "box": (c0 * PNG_SCALE, r0 * PNG_SCALE, c1 * PNG_SCALE, r1 * PNG_SCALE)}
+                {
+                    "name": f"{side}FS{int(rng.integers(0, 4))}",
+                    "level": level,
+                    "box": (c0 * PNG_SCALE, r0 * PNG_SCALE, c1 * PNG_SCALE, r1 * PNG_SCALE),
+                }
                 for level, (r0, c0, r1, c1) in zip(LEVELS, boxes, strict=True)
-            ]  # fmt: skip
+            ]
             if layout == "v1":
                 name = f"{pid}_{stems[k]}"
-                png, xml = root / "Foramina_Detection" / "Images" / f"{name}.png", root / "Foramina_Detection" / "Annotations" / f"{name}.xml"
+                png, xml = (
+                    root / "Foramina_Detection" / "Images" / f"{name}.png",
+                    root / "Foramina_Detection" / "Annotations" / f"{name}.xml",
+                )
             elif layout == "v4":
                 name = stems[k]
-                png, xml = root / "Foramina_Detection" / pid / f"{name}.png", root / "Foramina_Detection" / pid / f"{name}.xml"
+                png, xml = (
+                    root / "Foramina_Detection" / pid / f"{name}.png",
+                    root / "Foramina_Detection" / pid / f"{name}.xml",
+                )
             else:
                 name, png, xml = stems[k], None, dicom_dir / f"{stems[k]}.xml"
             if png is not None:
                 _png(png, slices[k], PNG_SCALE)
             xml.parent.mkdir(parents=True, exist_ok=True)
-            xml.write_text(voc_xml(f"{name}.png", size * PNG_SCALE, size * PNG_SCALE, objects, folder=pid))
+            xml.write_text(
+                voc_xml(f"{name}.png", size * PNG_SCALE, size * PNG_SCALE, objects, folder=pid)
+            )
         if layout == "v1":  # the v1 release has PNG slices only: write the unannotated ones too
             for k in range(1, n_slices - 1):
-                _png(root / "Foramina_Detection" / "Images" / f"{pid}_{stems[k]}.png", slices[k], PNG_SCALE)
+                _png(
+                    root / "Foramina_Detection" / "Images" / f"{pid}_{stems[k]}.png",
+                    slices[k],
+                    PNG_SCALE,
+                )
         if layout != "authors":
             mid = n_slices // 2
             masks = root / "Segmentation" / "Masks"
@@ -134,5 +173,7 @@ def make_lss(root: str | Path, layout: str = "v4", n_patients: int = 2, n_slices
                 mask = seg
             Image.fromarray(mask).save(masks / f"{pid}.png")
             mid_name = f"{pid}_{stems[mid]}" if layout == "v1" else stems[mid]
-            (masks / f"{pid}.xml").write_text(voc_xml(f"{mid_name}.png", size, size, [], folder=pid))
+            (masks / f"{pid}.xml").write_text(
+                voc_xml(f"{mid_name}.png", size, size, [], folder=pid)
+            )
     return root

@@ -1,4 +1,4 @@
-"""MedMNIST-style and MedSegBench-style ``.npz`` files with the real key names, shapes and dtypes."""
+"""MedMNIST- and MedSegBench-style ``.npz`` files with the real key names, shapes and dtypes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,24 @@ from pathlib import Path
 import numpy as np
 
 RGB_FLAGS = {"pathmnist", "dermamnist", "retinamnist", "bloodmnist"}
-N_CLASSES = {"pathmnist": 9, "chestmnist": 14, "dermamnist": 7, "octmnist": 4, "pneumoniamnist": 2,
-             "retinamnist": 5, "breastmnist": 2, "bloodmnist": 8, "tissuemnist": 8, "organamnist": 11,
-             "organmnist3d": 11, "nodulemnist3d": 2, "adrenalmnist3d": 2, "fracturemnist3d": 3,
-             "vesselmnist3d": 2, "synapsemnist3d": 2}  # fmt: skip
+N_CLASSES = {
+    "pathmnist": 9,
+    "chestmnist": 14,
+    "dermamnist": 7,
+    "octmnist": 4,
+    "pneumoniamnist": 2,
+    "retinamnist": 5,
+    "breastmnist": 2,
+    "bloodmnist": 8,
+    "tissuemnist": 8,
+    "organamnist": 11,
+    "organmnist3d": 11,
+    "nodulemnist3d": 2,
+    "adrenalmnist3d": 2,
+    "fracturemnist3d": 3,
+    "vesselmnist3d": 2,
+    "synapsemnist3d": 2,
+}
 
 
 def _blobs(rng, n: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +41,9 @@ def _blobs(rng, n: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]
     return np.stack(images), np.stack(masks)
 
 
-def make_medmnist(root: str | Path, flag: str = "pathmnist", size: int = 28, counts=(6, 2, 3), seed: int = 0) -> Path:
+def make_medmnist(
+    root: str | Path, flag: str = "pathmnist", size: int = 28, counts=(6, 2, 3), seed: int = 0
+) -> Path:
     """Write ``<root>/<flag>.npz`` (size 28) or ``<flag>_<size>.npz`` with the six split arrays."""
     rng = np.random.default_rng(seed)
     three_d = flag.endswith("3d")
@@ -48,7 +64,9 @@ def make_medmnist(root: str | Path, flag: str = "pathmnist", size: int = 28, cou
     return path
 
 
-def make_medsegbench(root: str | Path, name: str = "busimsbench", size: int = 32, counts=(4, 2, 2), seed: int = 0) -> Path:
+def make_medsegbench(
+    root: str | Path, name: str = "busimsbench", size: int = 32, counts=(4, 2, 2), seed: int = 0
+) -> Path:
     """Write ``<root>/<name>_<size>.npz`` with ``{split}_images`` and ``{split}_label`` masks."""
     rng = np.random.default_rng(seed)
     arrays = {}

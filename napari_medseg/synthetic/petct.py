@@ -20,7 +20,10 @@ from napari_medseg.synthetic.phantom import torso
 
 SYNTHETIC_GENERATOR = "napari-medseg synthetic-petct"
 SYNTHETIC_LABELS = {"1": "liver", "2": "spleen", "3": "lesion"}
-STUDY_DESCRIPTIONS = ("PET-CT Ganzkoerper  primaer mit KM", "PET-CT Ganzkoerper  nativ")  # double spaces, as in TCIA
+STUDY_DESCRIPTIONS = (
+    "PET-CT Ganzkoerper  primaer mit KM",
+    "PET-CT Ganzkoerper  nativ",
+)  # double spaces, as in TCIA
 METADATA_CSV = "Clinical Metadata FDG PET_CT Lesions.csv"
 
 
@@ -42,8 +45,10 @@ def write_las_nifti(path: Path, display: np.ndarray, spacing, origin_lps, dtype)
     nib.save(img, str(path))
 
 
-def resample(src: np.ndarray, src_spacing, src_origin, dst_shape, dst_spacing, dst_origin, cval) -> np.ndarray:
-    """Linear resampling between two axis-aligned display grids (spacing/origin in z, y, x order)."""
+def resample(
+    src: np.ndarray, src_spacing, src_origin, dst_shape, dst_spacing, dst_origin, cval
+) -> np.ndarray:
+    """Linear resampling between axis-aligned display grids (spacing/origin in z, y, x order)."""
     from scipy.ndimage import map_coordinates
 
     axes = [
@@ -55,18 +60,26 @@ def resample(src: np.ndarray, src_spacing, src_origin, dst_shape, dst_spacing, d
 
 
 def make_petct_lesions(
-    root: str | Path, n_patients: int = 2, studies_per_patient=(2, 1), pet_shape=(10, 20, 20),
-    pet_spacing=(4.0, 5.0, 5.0), ct_factor: int = 2, seed: int = 0, weight_kg: float = 75.0,
+    root: str | Path,
+    n_patients: int = 2,
+    studies_per_patient=(2, 1),
+    pet_shape=(10, 20, 20),
+    pet_spacing=(4.0, 5.0, 5.0),
+    ct_factor: int = 2,
+    seed: int = 0,
+    weight_kg: float = 75.0,
     dose_bq: float = 3.0e8,
-) -> Path:  # fmt: skip
-    """Write ``<root>/PETCT_<10hex>/<MM-DD-YYYY>-NA-<desc>-<5 digits>/{CT,CTres,PET,SUV,SEG}.nii.gz``."""
+) -> Path:
+    """Write ``<root>/PETCT_<10hex>/<MM-DD-YYYY>-NA-<desc>-<5 digits>/{CT,...,SEG}.nii.gz``."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     pet_origin = (0.0, 0.0, 0.0)  # z, y, x of display voxel 0 (LPS z, y, x)
     ct_spacing = tuple(s / ct_factor for s in pet_spacing)
     ct_shape = tuple(n * ct_factor for n in pet_shape)
-    # Both grids cover the same box: the fine grid's first centre lies inside the coarse first voxel.
-    ct_origin = tuple(o - s / 2 + c / 2 for o, s, c in zip(pet_origin, pet_spacing, ct_spacing, strict=True))
+    # Both grids cover the same box: the fine grid starts inside the coarse grid's first voxel.
+    ct_origin = tuple(
+        o - s / 2 + c / 2 for o, s, c in zip(pet_origin, pet_spacing, ct_spacing, strict=True)
+    )
     rows = []
     k = 0
     for p in range(n_patients):
@@ -77,21 +90,39 @@ def make_petct_lesions(
             study = root / patient / f"{month:02d}-{day:02d}-{year}-NA-{desc}-{10445 + 37 * k:05d}"
             ct, _, _ = torso(ct_shape, seed=seed + k)
             _, suv, labels = torso(pet_shape, seed=seed + k)
-            ctres = resample(ct, ct_spacing, ct_origin, pet_shape, pet_spacing, pet_origin, cval=-1024)
+            ctres = resample(
+                ct, ct_spacing, ct_origin, pet_shape, pet_spacing, pet_origin, cval=-1024
+            )
             lps = lambda o: (o[2], o[1], o[0])  # noqa: E731 - (z, y, x) -> LPS (x, y, z)
             write_las_nifti(study / "CT.nii.gz", ct, ct_spacing, lps(ct_origin), np.int16)
             write_las_nifti(study / "CTres.nii.gz", ctres, pet_spacing, lps(pet_origin), np.float32)
             write_las_nifti(study / "SUV.nii.gz", suv, pet_spacing, lps(pet_origin), np.float32)
             activity = suv * dose_bq / (weight_kg * 1000.0)  # Bq/ml, decay-corrected dose
-            write_las_nifti(study / "PET.nii.gz", activity, pet_spacing, lps(pet_origin), np.float32)
-            write_las_nifti(study / "SEG.nii.gz", (labels == 3).astype(np.uint8), pet_spacing, lps(pet_origin), np.uint8)
+            write_las_nifti(
+                study / "PET.nii.gz", activity, pet_spacing, lps(pet_origin), np.float32
+            )
+            write_las_nifti(
+                study / "SEG.nii.gz",
+                (labels == 3).astype(np.uint8),
+                pet_spacing,
+                lps(pet_origin),
+                np.uint8,
+            )
             diagnosis = ("MELANOMA", "LYMPHOMA", "LUNG_CANCER", "NEGATIVE")[k % 4]
             for modality in ("CT", "PT", "SEG"):
-                rows.append({
-                    "Subject ID": patient, "Study UID": f"1.2.826.0.{k}", "Study Description": desc,
-                    "Study Date": f"{month}/{day}/{year}", "Modality": modality, "diagnosis": diagnosis,
-                    "age": f"0{50 + k}Y", "sex": "FM"[k % 2], "File Location": f"./FDG-PET-CT-Lesions/{patient}",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "Subject ID": patient,
+                        "Study UID": f"1.2.826.0.{k}",
+                        "Study Description": desc,
+                        "Study Date": f"{month}/{day}/{year}",
+                        "Modality": modality,
+                        "diagnosis": diagnosis,
+                        "age": f"0{50 + k}Y",
+                        "sex": "FM"[k % 2],
+                        "File Location": f"./FDG-PET-CT-Lesions/{patient}",
+                    }
+                )
             k += 1
     with open(root / METADATA_CSV, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -100,9 +131,10 @@ def make_petct_lesions(
     return root
 
 
-def make_synthetic_petct(root: str | Path, n_cases: int = 2, shape=(20, 40, 40), seed: int = 0,
-                         spacing=(3.0, 2.5, 2.5)) -> Path:  # fmt: skip
-    """Write ``<root>/synthetic.json`` and ``<root>/<case>/{ct,suv,seg}.nii.gz`` (one grid per case)."""
+def make_synthetic_petct(
+    root: str | Path, n_cases: int = 2, shape=(20, 40, 40), seed: int = 0, spacing=(3.0, 2.5, 2.5)
+) -> Path:
+    """Write ``<root>/synthetic.json`` and ``<root>/<case>/{ct,suv,seg}.nii.gz`` (one grid each)."""
     root = Path(root)
     cases = []
     for i in range(n_cases):
@@ -112,6 +144,11 @@ def make_synthetic_petct(root: str | Path, n_cases: int = 2, shape=(20, 40, 40),
         write_nifti(root / case / "suv.nii.gz", suv, spacing, np.float32)
         write_nifti(root / case / "seg.nii.gz", labels, spacing, np.uint8)
         cases.append(case)
-    meta = {"generator": SYNTHETIC_GENERATOR, "version": 1, "cases": cases, "labels": SYNTHETIC_LABELS}
+    meta = {
+        "generator": SYNTHETIC_GENERATOR,
+        "version": 1,
+        "cases": cases,
+        "labels": SYNTHETIC_LABELS,
+    }
     (root / "synthetic.json").write_text(json.dumps(meta, indent=2))
     return root

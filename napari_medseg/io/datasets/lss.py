@@ -1,7 +1,8 @@
 """LSS lumbar-spine MRI (AISSLab, Mendeley rgb77xm3jf): foraminal stenosis boxes and a middle-slice
 segmentation. Three layouts are read:
 
-* v4 (V0.2 archive): ``DICOM/<patient>/IM*.dcm``, ``Foramina_Detection/<patient>/IM*.png + IM*.xml``,
+* v4 (V0.2 archive): ``DICOM/<patient>/IM*.dcm``,
+  ``Foramina_Detection/<patient>/IM*.png + IM*.xml``,
   ``Segmentation/Masks/*.png(+.xml)``, ``Segmentation/Middle_Slice/*.png``;
 * v1: ``Foramina_Detection/{Images,Annotations}/`` (flat), plus the same ``Segmentation/``;
   the patient of a flat file is its name up to the last ``_`` (``1001_IM0003`` -> ``1001``);
@@ -95,8 +96,13 @@ def read_voc(path: Path) -> VocAnnotation:
         if bb is None:
             raise ReadError("<object> without <bndbox>", path)
         box = tuple(number(bb, t) for t in ("xmin", "ymin", "xmax", "ymax"))
-        objects.append({"name": (obj.findtext("name") or "").strip(), "level": (obj.findtext("level") or "").strip(),
-                        "box": box})  # fmt: skip
+        objects.append(
+            {
+                "name": (obj.findtext("name") or "").strip(),
+                "level": (obj.findtext("level") or "").strip(),
+                "box": box,
+            }
+        )
     size = root.find("size")
     w = int(number(size, "width", 0)) if size is not None else 0
     h = int(number(size, "height", 0)) if size is not None else 0
@@ -127,8 +133,15 @@ def palette_labels(arr: np.ndarray) -> tuple[np.ndarray, LabelMap, dict]:
     ids = np.arange(len(values)) + first
     labels = ids[inverse].astype(np.uint8 if ids.max(initial=0) < 256 else np.uint16)
     fg = [int(i) for i in ids if i]
-    names = dict(zip(fg, SEG_CLASSES, strict=True)) if len(fg) == len(SEG_CLASSES) else {i: f"class_{i}" for i in fg}
-    palette = {int(i): [int(c) for c in v] if arr.ndim == 3 else int(v[0]) for i, v in zip(ids, values, strict=True)}
+    names = (
+        dict(zip(fg, SEG_CLASSES, strict=True))
+        if len(fg) == len(SEG_CLASSES)
+        else {i: f"class_{i}" for i in fg}
+    )
+    palette = {
+        int(i): [int(c) for c in v] if arr.ndim == 3 else int(v[0])
+        for i, v in zip(ids, values, strict=True)
+    }
     return labels, LabelMap.from_names(names), palette
 
 
@@ -147,7 +160,11 @@ def _dirs(folder: Path) -> list[Path]:
 
 def _has_lss_xml(folder: Path, limit: int = 20) -> bool:
     """A few XML files whose objects are named RFS*/LFS* (cheap: stops at the first match)."""
-    for n, xml in enumerate(p for pattern in ("*.xml", "*/Sagittal/*.xml", "Sagittal/*.xml") for p in folder.glob(pattern)):
+    for n, xml in enumerate(
+        p
+        for pattern in ("*.xml", "*/Sagittal/*.xml", "Sagittal/*.xml")
+        for p in folder.glob(pattern)
+    ):
         if n >= limit:
             return False
         try:
@@ -160,7 +177,9 @@ def _has_lss_xml(folder: Path, limit: int = 20) -> bool:
 
 class LSSDataset(Dataset):
     format = "lss"
-    description = "LSS lumbar spine MRI (AISSLab): sagittal DICOM/PNG, foraminal boxes, middle-slice masks"
+    description = (
+        "LSS lumbar spine MRI (AISSLab): sagittal DICOM/PNG, foraminal boxes, middle-slice masks"
+    )
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -193,7 +212,9 @@ class LSSDataset(Dataset):
                 rec = get(d.name)
                 rec.dicom = d / "Sagittal"
                 rec.xmls += list_visible(d / "Sagittal", "*.xml")
-        if not self._patients and any(list_visible(base, "*.xml")):  # one patient's slice folder opened
+        if not self._patients and any(
+            list_visible(base, "*.xml")
+        ):  # one patient's slice folder opened
             rec = get(base.parent.name if base.name == "Sagittal" else base.name)
             rec.dicom, rec.xmls = base, list_visible(base, "*.xml")
             rec.pngs = list_visible(base, "*.png")
@@ -202,7 +223,9 @@ class LSSDataset(Dataset):
             get(self._owner(f.stem)).masks.append(f)
         for f in list_visible(seg / "Middle_Slice", "*.png"):
             get(self._owner(f.stem)).middle.append(f)
-        self._patients = dict(sorted(self._patients.items(), key=lambda kv: natural_key(Path(kv[0]))))
+        self._patients = dict(
+            sorted(self._patients.items(), key=lambda kv: natural_key(Path(kv[0])))
+        )
 
     def _owner(self, stem: str) -> str:
         """The patient a segmentation file belongs to: the longest id that prefixes its name."""
@@ -228,7 +251,7 @@ class LSSDataset(Dataset):
         return case
 
     def _image(self, case_id: str, rec: _Patient) -> tuple[Volume, list[str]]:
-        """The sagittal series (acquired layout) or the stacked PNG slices, and each slice's stem."""
+        """The sagittal series (acquired layout) or the stacked PNGs, and each slice's stem."""
         if rec.dicom is not None:
             from napari_medseg.io.dicom import find_series, read_series
 
@@ -236,7 +259,9 @@ class LSSDataset(Dataset):
             if not series:
                 raise ReadError("no DICOM images for this patient", rec.dicom)
             wanted = {p.stem for p in rec.pngs} | {x.stem for x in rec.xmls}
-            best = max(series, key=lambda s: (len(wanted & {f.stem for f in s.files}), len(s.files)))
+            best = max(
+                series, key=lambda s: (len(wanted & {f.stem for f in s.files}), len(s.files))
+            )
             vol = read_series(best, native=True)
             vol.name = case_id
             return vol, [f.stem for f in best.files]
@@ -260,16 +285,25 @@ class LSSDataset(Dataset):
         three_d = image.spatial_ndim == 3
         index = self._slice_of([ann.filename, xml.stem], stems, case.id) if three_d else None
         if three_d and index is None:
-            case.problems.append(f"{xml.name}: no slice named {ann.filename or xml.stem}; its boxes are skipped")
+            case.problems.append(
+                f"{xml.name}: no slice named {ann.filename or xml.stem}; its boxes are skipped"
+            )
             return []
         rows, cols = image.shape[image.spatial_ndim - 2 : image.spatial_ndim]
         sy = rows / ann.height if ann.height else 1.0
         sx = cols / ann.width if ann.width else 1.0
         return [
-            Box(index, o["box"][1] * sy, o["box"][0] * sx, o["box"][3] * sy, o["box"][2] * sx, o["name"],
-                box_properties(o["name"], o["level"]))
+            Box(
+                index,
+                o["box"][1] * sy,
+                o["box"][0] * sx,
+                o["box"][3] * sy,
+                o["box"][2] * sx,
+                o["name"],
+                box_properties(o["name"], o["level"]),
+            )
             for o in ann.objects
-        ]  # fmt: skip
+        ]
 
     def _mask(self, rec: _Patient, image: Volume, stems: list[str], case: Case) -> Volume:
         """The middle-slice segmentation, numbered by its palette, placed on its slice."""
@@ -280,8 +314,13 @@ class LSSDataset(Dataset):
         nsp = image.spatial_ndim
         rows, cols = image.shape[nsp - 2 : nsp]
         if labels.shape != (rows, cols):  # nearest neighbour onto the image matrix
-            case.problems.append(f"{path.name} is {labels.shape}, the slices {(rows, cols)}: resampled")
-            labels = labels[(np.arange(rows) * labels.shape[0] // rows)[:, None], np.arange(cols) * labels.shape[1] // cols]
+            case.problems.append(
+                f"{path.name} is {labels.shape}, the slices {(rows, cols)}: resampled"
+            )
+            labels = labels[
+                (np.arange(rows) * labels.shape[0] // rows)[:, None],
+                np.arange(cols) * labels.shape[1] // cols,
+            ]
         if nsp == 3:
             xml = path.with_suffix(".xml")
             names = [read_voc(xml).filename] if xml.is_file() else []
@@ -289,12 +328,19 @@ class LSSDataset(Dataset):
             index = self._slice_of(names, stems, case.id)
             if index is None:
                 index = image.shape[0] // 2
-                case.problems.append(f"{path.name}: slice not named; placed on the middle slice {index}")
+                case.problems.append(
+                    f"{path.name}: slice not named; placed on the middle slice {index}"
+                )
             case.metadata["mask_slice"] = index
             volume = np.zeros(image.shape[:3], labels.dtype)
             volume[index] = labels
             labels = volume
         return Volume(
-            "segmentation", labels.shape, labels.dtype, image.geometry, lambda: labels, labelmap=labelmap,
+            "segmentation",
+            labels.shape,
+            labels.dtype,
+            image.geometry,
+            lambda: labels,
+            labelmap=labelmap,
             source=Source(path, "pixels", DisplayTransform.identity(nsp)),
-        )  # fmt: skip
+        )

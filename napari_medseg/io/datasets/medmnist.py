@@ -32,36 +32,107 @@ from napari_medseg.io.volumes import guarded
 SPLITS = ("train", "val", "test")
 LABEL_SUFFIXES = ("labels", "label", "masks", "mask")
 FLAG = re.compile(r"^(?P<flag>[a-z0-9]+?)(_(?P<size>28|64|128|224))?$")
-_ORGAN = ["bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right", "liver", "lung-left",
-          "lung-right", "pancreas", "spleen"]  # fmt: skip
+_ORGAN = [
+    "bladder",
+    "femur-left",
+    "femur-right",
+    "heart",
+    "kidney-left",
+    "kidney-right",
+    "liver",
+    "lung-left",
+    "lung-right",
+    "pancreas",
+    "spleen",
+]
 # Class names from MedMNIST's medmnist/info.py (INFO[flag]["label"]), v3.0.2.
 CLASS_NAMES: dict[str, list[str]] = {
-    "pathmnist": ["adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
-                  "normal colon mucosa", "cancer-associated stroma", "colorectal adenocarcinoma epithelium"],
-    "chestmnist": ["atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule", "pneumonia",
-                   "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis", "pleural", "hernia"],
-    "dermamnist": ["actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
-                   "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi",
-                   "vascular lesions"],
+    "pathmnist": [
+        "adipose",
+        "background",
+        "debris",
+        "lymphocytes",
+        "mucus",
+        "smooth muscle",
+        "normal colon mucosa",
+        "cancer-associated stroma",
+        "colorectal adenocarcinoma epithelium",
+    ],
+    "chestmnist": [
+        "atelectasis",
+        "cardiomegaly",
+        "effusion",
+        "infiltration",
+        "mass",
+        "nodule",
+        "pneumonia",
+        "pneumothorax",
+        "consolidation",
+        "edema",
+        "emphysema",
+        "fibrosis",
+        "pleural",
+        "hernia",
+    ],
+    "dermamnist": [
+        "actinic keratoses and intraepithelial carcinoma",
+        "basal cell carcinoma",
+        "benign keratosis-like lesions",
+        "dermatofibroma",
+        "melanoma",
+        "melanocytic nevi",
+        "vascular lesions",
+    ],
     "octmnist": ["choroidal neovascularization", "diabetic macular edema", "drusen", "normal"],
     "pneumoniamnist": ["normal", "pneumonia"],
     "retinamnist": ["0", "1", "2", "3", "4"],
     "breastmnist": ["malignant", "normal, benign"],
-    "bloodmnist": ["basophil", "eosinophil", "erythroblast",
-                   "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte",
-                   "monocyte", "neutrophil", "platelet"],
-    "tissuemnist": ["Collecting Duct, Connecting Tubule", "Distal Convoluted Tubule",
-                    "Glomerular endothelial cells", "Interstitial endothelial cells", "Leukocytes", "Podocytes",
-                    "Proximal Tubule Segments", "Thick Ascending Limb"],
-    "organamnist": _ORGAN, "organcmnist": _ORGAN, "organsmnist": _ORGAN,
-    "organmnist3d": ["liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart",
-                     "lung-right", "lung-left", "spleen", "pancreas"],
+    "bloodmnist": [
+        "basophil",
+        "eosinophil",
+        "erythroblast",
+        "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)",
+        "lymphocyte",
+        "monocyte",
+        "neutrophil",
+        "platelet",
+    ],
+    "tissuemnist": [
+        "Collecting Duct, Connecting Tubule",
+        "Distal Convoluted Tubule",
+        "Glomerular endothelial cells",
+        "Interstitial endothelial cells",
+        "Leukocytes",
+        "Podocytes",
+        "Proximal Tubule Segments",
+        "Thick Ascending Limb",
+    ],
+    "organamnist": _ORGAN,
+    "organcmnist": _ORGAN,
+    "organsmnist": _ORGAN,
+    "organmnist3d": [
+        "liver",
+        "kidney-right",
+        "kidney-left",
+        "femur-right",
+        "femur-left",
+        "bladder",
+        "heart",
+        "lung-right",
+        "lung-left",
+        "spleen",
+        "pancreas",
+    ],
     "nodulemnist3d": ["benign", "malignant"],
     "adrenalmnist3d": ["normal", "hyperplasia"],
-    "fracturemnist3d": ["buckle rib fracture", "nondisplaced rib fracture", "displaced rib fracture"],
+    "fracturemnist3d": [
+        "buckle rib fracture",
+        "nondisplaced rib fracture",
+        "displaced rib fracture",
+    ],
     "vesselmnist3d": ["vessel", "aneurysm"],
     "synapsemnist3d": ["inhibitory synapse", "excitatory synapse"],
-}  # fmt: skip
+}
 MULTI_LABEL = {"chestmnist"}
 
 
@@ -75,7 +146,11 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     continue
                 with zf.open(name) as fh:
                     version = np.lib.format.read_magic(fh)
-                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, _, dtype = read(fh)
                 out[name[:-4]] = (tuple(int(s) for s in shape), np.dtype(dtype))
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
@@ -142,7 +217,11 @@ class MedMNISTDataset(Dataset):
 
     def __init__(self, root):
         super().__init__(root)
-        files = [self.root] if self.root.is_file() else [p for p in list_visible(self.root, "*.npz") if p.is_file()]
+        files = (
+            [self.root]
+            if self.root.is_file()
+            else [p for p in list_visible(self.root, "*.npz") if p.is_file()]
+        )
         self._cases: dict[str, _Entry] = {}
         self._cache: tuple[tuple[Path, str], np.ndarray] | None = None
         for path in files:
@@ -163,7 +242,9 @@ class MedMNISTDataset(Dataset):
         shape, dtype = headers[image_key]
         if dtype.hasobject:
             raise ReadError(f"{image_key} holds Python objects (pickles are refused)", path)
-        label_key = next((f"{split}_{s}" for s in LABEL_SUFFIXES if f"{split}_{s}" in headers), None)
+        label_key = next(
+            (f"{split}_{s}" for s in LABEL_SUFFIXES if f"{split}_{s}" in headers), None
+        )
         label_shape = headers[label_key][0] if label_key else ()
         is_mask = len(label_shape) >= 3 and label_shape[:3] == shape[:3]
         rgb = len(shape) == 4 and shape[-1] in (3, 4) and shape[1] == shape[2] != shape[-1]
@@ -173,9 +254,13 @@ class MedMNISTDataset(Dataset):
                     path, flag, split, image_key, label_key, shape[1:], dtype, False, is_mask, i
                 )
         elif len(shape) in (3, 4):
-            self._cases[f"{prefix}{split}"] = _Entry(path, flag, split, image_key, label_key, shape, dtype, rgb, is_mask, None)
+            self._cases[f"{prefix}{split}"] = _Entry(
+                path, flag, split, image_key, label_key, shape, dtype, rgb, is_mask, None
+            )
         else:
-            raise ReadError(f"{image_key} has shape {shape}; expected (N,S,S), (N,S,S,3) or (N,S,S,S)", path)
+            raise ReadError(
+                f"{image_key} has shape {shape}; expected (N,S,S), (N,S,S,3) or (N,S,S,S)", path
+            )
 
     def case_ids(self) -> list[str]:
         return list(self._cases)
@@ -187,7 +272,9 @@ class MedMNISTDataset(Dataset):
                 self._cache = ((path, key), npz[key])
         return self._cache[1]
 
-    def _volume(self, entry: _Entry, key: str, name: str, shape, dtype, labelmap=None, rgb=False) -> Volume:
+    def _volume(
+        self, entry: _Entry, key: str, name: str, shape, dtype, labelmap=None, rgb=False
+    ) -> Volume:
         from napari_medseg.core.geometry import DisplayTransform, Geometry
         from napari_medseg.core.model import Source
 
@@ -198,21 +285,34 @@ class MedMNISTDataset(Dataset):
             arr = arr[entry.index] if entry.index is not None else arr
             if labelmap is not None:
                 arr = arr[..., 0] if arr.ndim == len(shape) + 1 else arr
-                arr = np.asarray(arr, dtype=np.uint8 if int(arr.max(initial=0)) < 256 else np.uint16)
+                arr = np.asarray(
+                    arr, dtype=np.uint8 if int(arr.max(initial=0)) < 256 else np.uint16
+                )
             return arr
 
         return Volume(
-            name, tuple(shape), np.dtype(np.uint8) if labelmap is not None else dtype, Geometry.pixels(nsp),
-            guarded(entry.path, load), rgb=rgb, labelmap=labelmap,
+            name,
+            tuple(shape),
+            np.dtype(np.uint8) if labelmap is not None else dtype,
+            Geometry.pixels(nsp),
+            guarded(entry.path, load),
+            rgb=rgb,
+            labelmap=labelmap,
             source=Source(entry.path, "pixels", DisplayTransform.identity(nsp)),
-        )  # fmt: skip
+        )
 
     def load_case(self, case_id: str) -> Case:
         entry = self._cases.get(case_id)
         if entry is None:
             raise self._unknown_case(case_id)
-        image = self._volume(entry, entry.image_key, f"{entry.flag} {entry.split}", entry.shape, entry.dtype,
-                             rgb=entry.rgb)  # fmt: skip
+        image = self._volume(
+            entry,
+            entry.image_key,
+            f"{entry.flag} {entry.split}",
+            entry.shape,
+            entry.dtype,
+            rgb=entry.rgb,
+        )
         meta = {"flag": entry.flag, "split": entry.split}
         if entry.index is not None:
             meta["sample"] = entry.index
@@ -221,8 +321,16 @@ class MedMNISTDataset(Dataset):
             case.problems.append(f"no {entry.split}_labels array")
         elif entry.is_mask:
             shape = entry.shape[:3] if entry.index is None else entry.shape
-            case.masks.append(self._volume(entry, entry.label_key, "mask", shape[: image.spatial_ndim], None,
-                                           labelmap=LabelMap.from_names({})))  # fmt: skip
+            case.masks.append(
+                self._volume(
+                    entry,
+                    entry.label_key,
+                    "mask",
+                    shape[: image.spatial_ndim],
+                    None,
+                    labelmap=LabelMap.from_names({}),
+                )
+            )
         else:
             self._add_class_labels(case, entry)
         return case
@@ -238,7 +346,9 @@ class MedMNISTDataset(Dataset):
         if entry.index is not None:
             text = class_text(entry.flag, labels[entry.index])
             case.metadata["label"] = text
-            case.metadata["slice_labels"] = [text] * entry.shape[0]  # the sample's class on each of its slices
+            case.metadata["slice_labels"] = [text] * entry.shape[
+                0
+            ]  # the sample's class on each of its slices
         else:
             case.metadata["slice_labels"] = [class_text(entry.flag, row) for row in labels]
         case.metadata["task"] = "classification (labels are not masks)"

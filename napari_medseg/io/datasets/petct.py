@@ -1,5 +1,6 @@
 """FDG-PET-CT-Lesions (TCIA) NIfTI release:
-``<root>/PETCT_<10hex>/<MM-DD-YYYY>-NA-<StudyDescription>-<5 digits>/{CT,CTres,PET,SUV,SEG}.nii.gz``.
+``<root>/PETCT_<10hex>/<study>/{CT,CTres,PET,SUV,SEG}.nii.gz``,
+with study folders named ``<MM-DD-YYYY>-NA-<StudyDescription>-<5 digits>``.
 
 One case per study folder, id ``PETCT_<hex>_<study folder>`` made filesystem-safe (the folder
 names hold spaces, even double ones). Images, in this order: ``CTres`` and ``SUV`` and ``PET``
@@ -61,7 +62,9 @@ class PetCtLesionsDataset(Dataset):
                 return True
             if PATIENT.match(path.name):
                 return any(_is_study(s) for s in path.iterdir() if s.is_dir())
-            return any(PATIENT.match(p.parent.parent.name) for p in _first(path.glob("*/*/SUV.nii*")))
+            return any(
+                PATIENT.match(p.parent.parent.name) for p in _first(path.glob("*/*/SUV.nii*"))
+            )
         except OSError:
             return False
 
@@ -73,8 +76,13 @@ class PetCtLesionsDataset(Dataset):
         elif PATIENT.match(root.name):
             studies = [s for s in list_visible(root) if s.is_dir()]
         else:
-            studies = [s for p in list_visible(root, "*_*") if PATIENT.match(p.name) for s in list_visible(p)
-                       if s.is_dir()]  # fmt: skip
+            studies = [
+                s
+                for p in list_visible(root, "*_*")
+                if PATIENT.match(p.name)
+                for s in list_visible(p)
+                if s.is_dir()
+            ]
         self._studies = {safe_id(f"{s.parent.name}_{s.name}"): s for s in studies}
         self._metadata: dict | None = None
 
@@ -115,7 +123,11 @@ class PetCtLesionsDataset(Dataset):
 
     def _read_metadata(self) -> dict:
         base = self.root
-        while base.parent != base and not list_visible(base, "*.csv") and (PATIENT.match(base.name) or _is_study(base)):
+        while (
+            base.parent != base
+            and not list_visible(base, "*.csv")
+            and (PATIENT.match(base.name) or _is_study(base))
+        ):
             base = base.parent  # a PETCT_* or study folder was opened: the CSV lies above
         out: dict = {}
         for path in list_visible(base, "*.csv"):
@@ -126,7 +138,11 @@ class PetCtLesionsDataset(Dataset):
                     for row in csv.DictReader(fh):
                         key = _row_key(row)
                         if key and key not in out:
-                            out[key] = {c: row[k] for k in row if k and (c := k.strip().lower()) in METADATA_COLUMNS}
+                            out[key] = {
+                                c: row[k]
+                                for k in row
+                                if k and (c := k.strip().lower()) in METADATA_COLUMNS
+                            }
             except (OSError, UnicodeDecodeError, csv.Error):
                 continue  # metadata is optional: a broken CSV must not stop the images loading
         return out

@@ -54,7 +54,9 @@ class SyntheticPetCtDataset(Dataset):
         self.base = base
         cases = [str(c) for c in self.meta.get("cases") or []]
         self._cases = [self.root.name] if base != self.root else cases
-        self.labelmap = LabelMap.from_names({int(k): v for k, v in (self.meta.get("labels") or {}).items()})
+        self.labelmap = LabelMap.from_names(
+            {int(k): v for k, v in (self.meta.get("labels") or {}).items()}
+        )
 
     def case_ids(self) -> list[str]:
         return list(self._cases)
@@ -70,6 +72,11 @@ class SyntheticPetCtDataset(Dataset):
         images = read_nifti(ct, name="CT", modality="CT", channel_names=["CT"])
         images += read_nifti(suv, name="SUV", modality="PET", channel_names=["SUV"])
         masks = read_nifti(seg, name="seg", labelmap=self.labelmap) if seg.is_file() else []
-        case = Case(case_id, images, masks, metadata={"generator": f"{GENERATOR} v{self.meta.get('version')}"})
+        case = Case(
+            case_id,
+            images,
+            masks,
+            metadata={"generator": f"{GENERATOR} v{self.meta.get('version')}"},
+        )
         check_grids(case)
         return case
