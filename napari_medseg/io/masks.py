@@ -104,7 +104,10 @@ def read_mask(path: str | Path, reference: Volume, labelmap: LabelMap | None = N
     ref_shape = tuple(reference.shape[:nsp])
     shape = vol.shape if nsp == 3 else vol.shape[1:]
     if tuple(shape) != ref_shape:
-        raise ReadError(f"mask shape {tuple(shape)} differs from image shape {ref_shape}", path)
+        on_grid = _read_in_source_layout(path, reference, vol)
+        if on_grid is None:
+            raise ReadError(f"mask shape {tuple(shape)} differs from image shape {ref_shape}", path)
+        return on_grid
     if nsp == 3 and reference.source is not None and reference.source.kind != "pixels":
         same = np.allclose(vol.geometry.affine(), reference.geometry.affine(), atol=1e-3)
         if not same:
@@ -116,6 +119,29 @@ def read_mask(path: str | Path, reference: Volume, labelmap: LabelMap | None = N
     else:
         vol.geometry = reference.geometry
     return vol
+
+
+def _read_in_source_layout(path: Path, reference: Volume, vol: Volume) -> Volume | None:
+    """A NIfTI mask that :func:`write_mask` put on an ITK/DICOM reference whose display layout is
+    not the radiological one (e.g. sagittal LSS slices kept as acquired); None if it is not one."""
+    import nibabel as nib
+
+    from napari_medseg.io.volumes import as_label_array
+
+    src = reference.source
+    if src is None or src.kind != "itk" or reference.spatial_ndim != 3 or vol.source is None:
+        return None
+    if vol.source.kind != "nifti" or not np.allclose(vol.source.affine, RAS_TO_LPS @ src.affine, atol=1e-3):
+        return None
+    img = nib.load(str(path))
+    if src.transform.display_shape(tuple(img.shape[:3])[::-1]) != tuple(reference.shape[:3]):
+        return None
+
+    def load():
+        return as_label_array(src.transform.to_display(np.asanyarray(img.dataobj).transpose(2, 1, 0)), path)
+
+    return Volume(vol.name, tuple(reference.shape[:3]), vol.dtype, reference.geometry, load,
+                  labelmap=vol.labelmap, source=vol.source)  # fmt: skip
 
 
 def case_mask_from_folder(folder: str | Path, case: Case, labelmap: LabelMap | None = None) -> Volume | None:
