@@ -201,7 +201,9 @@ def load_samples(dataset: Dataset, case_ids: list[str], masks_dir, config, init_
         samples[case.id] = _Sample(case.id, x.astype(np.float16), y)
         for vol in case.images + case.masks:  # training keeps its own normalised copy
             vol.unload()
-    patients = {c.id: str(c.metadata.get("patient") or c.id) for c in cases}
+    patients = {
+        c.id: str(c.metadata.get("patient") or c.metadata.get("Patient") or c.id) for c in cases
+    }
     return config, samples, patients, skipped
 
 

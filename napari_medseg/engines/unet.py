@@ -74,7 +74,7 @@ def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
         lo, hi = np.percentile(x, q, axis=axes, keepdims=True)
     x = np.clip((x - lo) / np.maximum(hi - lo, 1e-6), 0.0, 1.0)
     mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-    return (x - mean) / np.maximum(std, 1e-6)
+    return ((x - mean) / np.maximum(std, 1e-6)).astype(np.float32, copy=False)
 
 
 def case_input(case: Case, config) -> tuple[np.ndarray, Volume]:
