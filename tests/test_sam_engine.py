@@ -239,3 +239,19 @@ def test_prompts_json_round_trip(tmp_path):
     for broken in ({"case": {}}, {"cases": {"c": [{"points": [[1, 2]], "point_labels": [1, 1]}]}}):
         with pytest.raises(MedsegError):
             load_prompts(write_prompts(tmp_path / "b.json", broken))
+
+
+def test_prompt_from_layer_data_keeps_only_the_current_slice():
+    from napari_medseg.engines.sam_prompts import prompt_on_slice
+
+    pos = np.array([[3, 10, 12], [4, 1, 1]])
+    neg = np.array([[3, 5, 6]])
+    rect = np.array([[3, 20, 8], [3, 20, 30], [3, 2, 30], [3, 2, 8]])
+    p = prompt_on_slice(3, 2, pos, neg, [rect, rect + [1, 0, 0]])
+    np.testing.assert_array_equal(p.points, [[10, 12], [5, 6]])
+    np.testing.assert_array_equal(p.point_labels, [1, 0])
+    np.testing.assert_array_equal(p.box, [2, 8, 20, 30])
+    assert (p.slice, p.label) == (3, 2)
+    assert prompt_on_slice(5, 1, pos, neg, [rect]).empty
+    flat = prompt_on_slice(0, 1, np.array([[4.0, 5.0]]))
+    np.testing.assert_array_equal(flat.points, [[4, 5]])

@@ -138,3 +138,27 @@ def prompts_from_mask(labels: np.ndarray) -> list[Prompt]:
             if lab != 0 and (p := prompt_from_mask(vol[z] == lab, z, int(lab))) is not None:
                 out.append(p)
     return out
+
+
+def _on_slice(coords: np.ndarray, z: int) -> np.ndarray:
+    """The (y, x) of (n, 3) coordinates lying on slice ``z``; (n, 2) input is a 2D image."""
+    coords = np.asarray(coords, float).reshape(len(coords), -1) if len(coords) else np.zeros((0, 2))
+    if coords.shape[1] == 2:
+        return coords
+    return coords[np.round(coords[:, 0]) == z][:, -2:]
+
+
+def prompt_on_slice(z: int, label: int, positive, negative=(), rectangles=()) -> Prompt:
+    """A prompt from napari layer data (data coordinates) drawn on slice ``z``.
+
+    ``positive``/``negative`` are point arrays, ``rectangles`` a list of (4, ndim) vertex
+    arrays; the last rectangle on the slice is the box.
+    """
+    pos, neg = _on_slice(positive, z), _on_slice(negative, z)
+    boxes = [r for r in (_on_slice(np.asarray(v), z) for v in rectangles) if len(r) == 4]
+    box = None
+    if boxes:
+        (y0, x0), (y1, x1) = boxes[-1].min(axis=0), boxes[-1].max(axis=0)
+        box = [y0, x0, y1, x1]
+    labels = [1] * len(pos) + [0] * len(neg)
+    return Prompt(slice=z, label=label, points=np.concatenate([pos, neg]), point_labels=labels, box=box)
