@@ -142,6 +142,16 @@ def test_open_dataset_and_info_cli(tmp_path, phantom, capsys):
     assert img["stats"]["max"] == pytest.approx(float(pet.max()), abs=0.01)
 
 
+def test_truncated_header_is_reported_and_leaves_a_gap(tmp_path, phantom):
+    ct, _, _ = phantom
+    files = write_dicom_series(tmp_path, ct, SPACING)
+    files[4].write_bytes(files[4].read_bytes()[:400])  # cut inside the header
+    [series] = find_series(tmp_path)
+    assert any(files[4].name in p and "truncated" in p for p in series.problems)
+    with pytest.raises(ReadError, match="missing slice"):
+        read_series(series)
+
+
 def test_truncated_slice_is_a_read_error_naming_the_file(tmp_path, phantom):
     ct, _, _ = phantom
     files = write_dicom_series(tmp_path, ct, SPACING)

@@ -77,25 +77,36 @@ def safe_id(text: str) -> str:
 
 
 def _orientation(hdr) -> tuple[np.ndarray, np.ndarray] | None:
-    iop = hdr.get("ImageOrientationPatient")
-    if iop is None or len(iop) != 6:
-        return None
-    v = np.asarray([float(x) for x in iop])
-    return v[:3], v[3:]
+    v = _floats(hdr.get("ImageOrientationPatient"), 6)
+    return None if v is None else (v[:3], v[3:])
 
 
 def _position(hdr) -> np.ndarray | None:
-    ipp = hdr.get("ImagePositionPatient")
-    return None if ipp is None or len(ipp) != 3 else np.asarray([float(x) for x in ipp])
+    return _floats(hdr.get("ImagePositionPatient"), 3)
+
+
+def _floats(value, n: int) -> np.ndarray | None:
+    """A multi-valued decimal tag as floats, or None when absent or malformed."""
+    try:
+        out = np.asarray([float(x) for x in value], dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return out if out.shape == (n,) and np.isfinite(out).all() else None
 
 
 def _is_image(hdr) -> bool:
+    """True for image slices; False for DICOMDIR, reports, presentation states, segmentations.
+
+    Raises ValueError for a file that should be an image but has no matrix (truncated).
+    """
     meta = getattr(hdr, "file_meta", None)
     if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == DICOMDIR_SOP_CLASS:
         return False
     if str(hdr.get("Modality", "")).upper() in SKIPPED_MODALITIES:
         return False
-    return "Rows" in hdr and "Columns" in hdr
+    if "Rows" not in hdr or "Columns" not in hdr:
+        raise ValueError("no Rows/Columns (truncated, or not an image)")
+    return True
 
 
 def _stack_key(hdr) -> tuple:
@@ -114,25 +125,23 @@ def find_series(
     with a DICOM magic are listed in the ``problems`` of the stacks found beside them.
     """
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     folder = Path(folder)
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and visible(p) and is_dicom(p)]
     groups: dict[tuple, list[tuple[Path, object]]] = {}
-    bad: list[str] = []
+    bad: list[tuple[Path, str]] = []
     for n, path in enumerate(files):
         try:
             hdr = pydicom.dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, KeyError, EOFError) as exc:
-            bad.append(f"{path}: unreadable DICOM header ({exc})")
-            continue
-        if _is_image(hdr):
-            uid = str(hdr.get("SeriesInstanceUID", "")) or str(path.parent)
-            groups.setdefault((uid, *_stack_key(hdr)), []).append((path, hdr))
+            if _is_image(hdr):  # pydicom parses elements lazily: bad values surface here
+                uid = str(hdr.get("SeriesInstanceUID", "")) or str(path.parent)
+                groups.setdefault((uid, *_stack_key(hdr)), []).append((path, hdr))
+        except Exception as exc:  # noqa: BLE001 - any parser failure means an unreadable file
+            bad.append((path, f"unreadable DICOM header ({type(exc).__name__}: {exc})"))
         if progress:
             progress(n + 1, len(files))
     if not groups and bad:
-        raise ReadError(bad[0].split(": ", 1)[1], bad[0].split(": ", 1)[0])
+        raise ReadError(bad[0][1], bad[0][0])
     by_uid: dict[str, list[list[tuple[Path, object]]]] = {}
     for key, members in groups.items():
         by_uid.setdefault(key[0], []).append(members)
@@ -154,7 +163,7 @@ def find_series(
     return out
 
 
-def _make_series(uid: str, members: list, k: int, bad: list[str]) -> DicomSeries:
+def _make_series(uid: str, members: list, k: int, bad: list[tuple[Path, str]]) -> DicomSeries:
     hdr0 = members[0][1]
     ori = _orientation(hdr0)
     positions = None
@@ -179,7 +188,7 @@ def _make_series(uid: str, members: list, k: int, bad: list[str]) -> DicomSeries
     case_id = safe_id("_".join(p for p in parts if p))
     if k:
         case_id += f"_{k + 1}"
-    problems = [b for b in bad if Path(b.split(": ", 1)[0]).parent == folder]
+    problems = [f"{p.name}: {msg}" for p, msg in bad if p.parent == folder]
     return DicomSeries(
         folder,
         files,

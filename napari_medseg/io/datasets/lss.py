@@ -58,11 +58,12 @@ def parse_xml(path: Path) -> ET.Element:
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(f"cannot read ({exc})", path) from exc
-    text = data.decode("utf-16").encode() if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data
-    if UNSAFE_XML.search(text):
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    probe = data.decode("utf-16", errors="replace").encode() if utf16 else data
+    if UNSAFE_XML.search(probe):
         raise ReadError("XML with <!DOCTYPE>/<!ENTITY> declarations is refused", path)
     try:
-        return ET.fromstring(text)
+        return ET.fromstring(data)
     except ET.ParseError as exc:
         raise ReadError(f"not valid XML ({exc})", path) from exc
 

@@ -153,7 +153,7 @@ def npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     )
                     shape, _, dtype = read(fh)
                 out[name[:-4]] = (tuple(int(s) for s in shape), np.dtype(dtype))
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError) as exc:
         raise ReadError(f"not a readable .npz file ({exc})", path) from exc
     return out
 
