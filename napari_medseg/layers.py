@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_medseg.core.intensity import CT_WINDOW, PET_SUV_RANGE, robust_limits
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Box, Case, Volume
-
-CT_WINDOW = (-160.0, 240.0)  # soft-tissue window: W 400, L 40
-PET_SUV_RANGE = (0.0, 6.0)
 
 
 def geometry_kwargs(vol: Volume) -> dict:
@@ -21,19 +19,6 @@ def geometry_kwargs(vol: Volume) -> dict:
     if geom.is_axis_aligned:
         return {"scale": tuple(geom.spacing), "translate": tuple(geom.origin)}
     return {"affine": geom.affine()}
-
-
-def robust_limits(arr: np.ndarray, lo: float = 0.5, hi: float = 99.5) -> tuple[float, float]:
-    """Percentile contrast on a strided sample (fast on large volumes), ignoring zeros for MRI."""
-    step = max(1, arr.size // 2_000_000)
-    sample = arr.reshape(-1)[::step].astype(np.float32, copy=False)
-    nz = sample[sample != 0]
-    if nz.size > 100:
-        sample = nz
-    if sample.size == 0:
-        return 0.0, 1.0
-    a, b = np.percentile(sample, [lo, hi])
-    return (float(a), float(b) if b > a else float(a) + 1.0)
 
 
 def medseg_meta(vol: Volume | None, case: Case, root: str | None, fmt: str | None, role: str) -> dict:

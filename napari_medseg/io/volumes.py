@@ -175,7 +175,8 @@ def read_itk(
     index_to_lps = sitk_index_to_lps(spacing, origin, direction)
     array_shape = tuple(reversed(size))  # SimpleITK arrays are (z, y, x)
     transform, geometry = orient_for_display(reverse_axes(index_to_lps), array_shape)
-    dtype = np.dtype(sitk.GetArrayViewFromImage(sitk.Image([1] * len(reader.GetSize()), reader.GetPixelID(), ncomp)).dtype)
+    probe = sitk.Image([1] * len(reader.GetSize()), reader.GetPixelID(), ncomp)
+    dtype = np.dtype(sitk.GetArrayFromImage(probe).dtype)
     if labelmap is not None:
         dtype = np.dtype(np.uint8)
 
