@@ -96,7 +96,7 @@ class LabelmapEditor:
         if not self._undo:
             raise MedsegError("nothing to undo")
         step = self._undo.pop()
-        for mask, (idx, old) in zip(self.masks, step.voxels, strict=True):
+        for mask, (idx, old) in zip(self.masks, step.voxels, strict=False):  # no voxels: label-only step
             mask.reshape(-1)[idx] = old
         self.labelmap = step.labelmap
         self._notify(bool(step.voxels) and any(len(i) for i, _ in step.voxels))

@@ -37,7 +37,9 @@ def components(classes: np.ndarray, start: int = 1) -> tuple[np.ndarray, int]:
     box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in nz)
     sub, sub_out = classes[box], out[box]
     nxt = start
-    for cls in np.flatnonzero(np.bincount(sub.ravel()))[1:] if sub.dtype.itemsize <= 2 else np.unique(sub[sub > 0]):
+    small = sub.dtype.itemsize <= 2 and np.issubdtype(sub.dtype, np.unsignedinteger)
+    used = np.flatnonzero(np.bincount(sub.ravel())) if small else np.unique(sub)
+    for cls in used[used > 0]:
         lab, n = ndimage.label(sub == cls)
         hit = lab > 0
         sub_out[hit] = lab[hit] + (nxt - 1)
@@ -56,8 +58,8 @@ def volume_components(classes: np.ndarray) -> np.ndarray:
 def slice_objects(classes: np.ndarray, instances: np.ndarray | None, where: str) -> tuple[np.ndarray, list[str]]:
     """8-bit object ids for one 2D slice and any warnings.
 
-    User instance ids are kept when they fit in 1..255 (so they come back unchanged on import);
-    larger ids are renumbered 1..N in ascending order. Instance voxels on background are
+    User instance ids from 1 to 255 are kept (so they come back unchanged on import); larger
+    ids take ids this slice does not use. Instance voxels on background are
     dropped, and class voxels no instance covers get connected-component ids, because CVAT
     would otherwise drop them. An instance spanning two classes is refused (CVAT would give it
     one of them).
@@ -87,8 +89,10 @@ def slice_objects(classes: np.ndarray, instances: np.ndarray | None, where: str)
     present = np.unique(inst[inst > 0])
     if present.size > MAX_INSTANCES:
         raise _too_many(int(present.size), where)
-    if present.size and present[-1] > MAX_INSTANCES:
-        lut = np.zeros(int(present[-1]) + 1, dtype=np.uint8)
-        lut[present] = np.arange(1, present.size + 1)
-        return lut[inst], warnings
+    big = present[present > MAX_INSTANCES]
+    if big.size:  # ids that do not fit 8 bits take the slice's free ids; the others are kept
+        free = np.setdiff1d(np.arange(1, MAX_INSTANCES + 1), present)[: big.size]
+        pos = np.searchsorted(big, inst)
+        hit = (inst > MAX_INSTANCES) & (pos < big.size)
+        inst[hit] = free[pos[hit]]
     return inst.astype(np.uint8), warnings
