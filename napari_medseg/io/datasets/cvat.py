@@ -11,6 +11,7 @@ symlinks are refused).
 
 from __future__ import annotations
 
+import functools
 import io
 import stat
 import zipfile
@@ -157,6 +158,7 @@ class CvatExport:
             raise ReadError("no items listed in ImageSets/Segmentation/*.txt", self.path)
         return list(out)
 
+    @functools.cache  # noqa: B019 - one export object per dataset; the listing never changes
     def cases(self) -> dict[str, list[tuple[str, int | None, int | None]]]:
         """``{case id: [(item id, axis, slice index)]}``; axis is None for a 2D case."""
         groups: dict[str, list[str]] = defaultdict(list)
@@ -170,9 +172,10 @@ class CvatExport:
             if all(parsed) and iids[0].count("/") <= 1 and len({m.group(1) for m in parsed}) == 1:
                 axis = ("slice", "coronal", "sagittal").index(parsed[0].group(1))
                 cases[cid] = [(i, axis, int(m.group(2))) for i, m in zip(iids, parsed, strict=True)]
-            else:
+            else:  # CVAT lists unannotated frames too but writes no PNG for them: nothing to show
                 for i in iids:
-                    cases[i] = [(i, None, None)]
+                    if self._find("SegmentationClass", i) or self._find("SegmentationObject", i):
+                        cases[i] = [(i, None, None)]
         return cases
 
     def _find(self, folder: str, iid: str, exts=(".png",)) -> str | None:
