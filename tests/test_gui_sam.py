@@ -93,8 +93,8 @@ def test_reopen_uses_the_cache_and_propagation_runs_off_thread(widget, qtbot):
     wait(qtbot, w)
     assert "Propagated label 1 to" in w.status.text(), w.status.text()
     assert w.progress.value() == w.progress.maximum()
-    layer, edit = w.undo_stack[-1]
-    assert layer is labels and edit.size > 0
+    layer, edits = w.undo_stack[-1]
+    assert layer is labels and sum(e.size for e in edits) > 0
     changed = np.nonzero(labels.data != before)
     assert 8 not in set(changed[0])  # the start slice is the prompt, not rewritten
     w.undo()
@@ -109,3 +109,22 @@ def test_errors_reach_the_user_without_traceback(widget, qtbot, tmp_path):
     w.embed_case()
     wait(qtbot, w)
     assert str(bad) in w.status.text() and "cannot read SAM checkpoint" in w.status.text()
+
+
+def test_boxes_segment_in_batch_with_one_undo(widget, qtbot):
+    w = widget
+    new = w.viewer.add_labels(np.zeros((16, 48, 48), np.uint16), name="review")
+    w.viewer.layers.selection.active = new
+    assert w.target.currentText() == "review"
+    w.label_id.setValue(4)
+    box = w.prompt_layers()[2]
+    for z in (3, 11):
+        box.add_rectangles(np.array([[z, 8, 8], [z, 8, 40], [z, 40, 40], [z, 40, 8]]))
+    w.segment_boxes()
+    wait(qtbot, w)
+    assert "Segmented 2 boxes" in w.status.text()
+    assert set(np.unique(new.data)) == {0, 4}
+    assert not new.data[[z for z in range(16) if z not in (3, 11)]].any()
+    assert w.session.encoded == 2 and len(w.undo_stack) == 1
+    w.undo()
+    assert not new.data.any()

@@ -255,3 +255,13 @@ def test_prompt_from_layer_data_keeps_only_the_current_slice():
     assert prompt_on_slice(5, 1, pos, neg, [rect]).empty
     flat = prompt_on_slice(0, 1, np.array([[4.0, 5.0]]))
     np.testing.assert_array_equal(flat.points, [[4, 5]])
+
+
+def test_engine_can_reseed_from_an_existing_mask(tiny_sam_checkpoint, spleen_case, tmp_path):
+    engine = make_engine("sam", checkpoint=tiny_sam_checkpoint, cache=tmp_path / "c", seed_from_masks=True)
+    truth = spleen_case.masks[0].array
+    result = engine.segment_case(spleen_case)
+    assert result.info["prompts"] == "mask"
+    assert result.info["n_prompts"] == sum(truth[z].any() for z in range(len(truth)))
+    assert result.labelmap.names()[1] == "spleen"
+    assert not result.mask[[z for z in range(len(truth)) if not truth[z].any()]].any()

@@ -36,10 +36,10 @@ from qtpy.QtWidgets import (
 
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.core.model import Volume
+from napari_medseg.core.model import Box, Volume
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_edit import paste_slices
-from napari_medseg.engines.sam_prompts import prompt_on_slice
+from napari_medseg.engines.sam_prompts import prompt_on_slice, prompts_from_boxes
 from napari_medseg.engines.sam_settings import load_settings, save_settings
 from napari_medseg.engines.windowing import PRESETS, ChannelSpec, default_mapping, source_channels
 from napari_medseg.layers import geometry_kwargs
@@ -77,6 +77,7 @@ class SamWidget(QWidget):
             self.viewer.bind_key(key, lambda _v, a=action: getattr(self, a)(), overwrite=True)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.layers.selection.events.active.connect(self._active_changed)
         self._refresh_layers()
 
     # -- UI ---------------------------------------------------------------------------
@@ -127,6 +128,7 @@ class SamWidget(QWidget):
         for i, (text, slot) in enumerate([
             ("Accept (K)", self.accept), ("Clear prompts (Q)", self.clear_prompts),
             ("Next label (N)", self.next_label), ("Propagate (G)", self.propagate), ("Undo (U)", self.undo),
+            ("Segment all boxes", self.segment_boxes),
         ]):  # fmt: skip
             b = QPushButton(text)
             b.clicked.connect(slot)
@@ -179,6 +181,12 @@ class SamWidget(QWidget):
         self.target.addItems(labels)
         if current in labels:
             self.target.setCurrentText(current)
+
+    def _active_changed(self, event) -> None:
+        """The active Labels layer becomes the target, as napari's own painting works."""
+        layer = event.value
+        if isinstance(layer, Labels) and layer.name != PREVIEW:
+            self.target.setCurrentText(layer.name)
 
     def _show_cache(self) -> None:
         self.cache_label.setText(f"Cache: {EmbeddingCache().describe()}")
@@ -368,12 +376,16 @@ class SamWidget(QWidget):
         self.target.setCurrentText(layer.name)
         return layer
 
-    def _apply(self, masks: dict) -> None:
-        layer = self.target_layer()
-        edit = paste_slices(layer.data, masks, self.label_id.value(), self.overwrite.isChecked())
-        self.undo_stack.append((layer, edit))
+    def _apply(self, masks: dict, label: int | None = None, merge: bool = False) -> None:
+        """Paste ``masks`` (slice -> mask) as one undo step (or into the last one if ``merge``)."""
+        layer, label = self.target_layer(), label or self.label_id.value()
+        edit = paste_slices(layer.data, masks, label, self.overwrite.isChecked())
+        if merge and self.undo_stack and self.undo_stack[-1][0] is layer:
+            self.undo_stack[-1][1].append(edit)
+        else:
+            self.undo_stack.append((layer, [edit]))
         layer.refresh()
-        self.status.setText(f"Label {self.label_id.value()}: {edit.size} voxels set (U undoes)")
+        self.status.setText(f"Label {label}: {edit.size} voxels set (U undoes)")
 
     def accept(self) -> None:
         """Write the previewed mask into the target labels and clear the prompts."""
@@ -400,10 +412,11 @@ class SamWidget(QWidget):
         if not self.undo_stack:
             show_info("Nothing to undo")
             return
-        layer, edit = self.undo_stack.pop()
-        edit.undo(layer.data)
+        layer, edits = self.undo_stack.pop()
+        for edit in reversed(edits):
+            edit.undo(layer.data)
         layer.refresh()
-        self.status.setText(f"Undid label {edit.label} ({edit.size} voxels)")
+        self.status.setText(f"Undid {sum(e.size for e in edits)} voxels")
 
     def propagate(self):
         """Accept the preview, then follow the current slice's label through the volume."""
@@ -432,3 +445,47 @@ class SamWidget(QWidget):
 
         return self._run(job, done, "Propagating")
 
+
+    def box_prompts(self):
+        """Box prompts from the case's boxes layer (VOC boxes, ids by box label) or the SAM box layer."""
+        layer = next((ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"), None)
+        layer = layer if layer is not None else self.prompt_layers()[2]
+        names = layer.features["label"] if "label" in layer.features else None
+        boxes = []
+        for i, (data, kind) in enumerate(zip(layer.data, layer.shape_type, strict=True)):
+            if kind != "rectangle":
+                continue
+            lo, hi = data.min(axis=0), data.max(axis=0)
+            z = int(round(lo[0])) if data.shape[1] == 3 else None
+            label = str(names.iloc[i]) if names is not None else str(self.label_id.value())
+            boxes.append(Box(z, lo[-2], lo[-1], hi[-2], hi[-1], label))
+        if not boxes:
+            raise MedsegError("no boxes to segment: open a dataset with boxes or draw rectangles in 'SAM box'")
+        prompts, labelmap = prompts_from_boxes(boxes)
+        if names is None:  # hand-drawn boxes: all get the chosen label id
+            for p in prompts:
+                p.label = self.label_id.value()
+        return prompts, labelmap
+
+    def segment_boxes(self):
+        """One SAM mask per box, all slices in one batch (one undo step)."""
+        try:
+            prompts, labelmap = self.box_prompts()
+        except MedsegError as exc:
+            report_error(exc)
+            return None
+        params = self.session_params()
+
+        def job():
+            session = self._make_session(*params)
+            session.embed(sorted({p.slice for p in prompts}), progress=self._report, cancelled=lambda: self._cancel)
+            return [(p, session.predict(p).mask) for p in prompts if not self._cancel]
+
+        def done(results):
+            for i, (prompt, mask) in enumerate(results):
+                z = prompt.slice if self.reference().spatial_ndim == 3 else None
+                self._apply({z: mask}, prompt.label, merge=i > 0)
+            names = ", ".join(f"{i}={n}" for i, n in labelmap.names().items() if i)
+            self.status.setText(f"Segmented {len(results)} boxes ({names})")
+
+        return self._run(job, done, "Segmenting boxes")

@@ -25,7 +25,13 @@ from napari_medseg.engines.sam_cache import EmbeddingCache, now_iso, slice_key
 from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_embed import encode_batches
 from napari_medseg.engines.sam_model import LoadedSam, describe, load_sam
-from napari_medseg.engines.sam_prompts import Prompt, load_prompts, prompt_from_mask, prompts_from_boxes
+from napari_medseg.engines.sam_prompts import (
+    Prompt,
+    load_prompts,
+    prompt_from_mask,
+    prompts_from_boxes,
+    prompts_from_mask,
+)
 from napari_medseg.engines.windowing import ChannelSpec, default_mapping, sam_stack, source_channels
 
 MEMORY_SLICES = 64  # decoded-from-disk embeddings kept in memory per session
@@ -211,19 +217,26 @@ def propagate(
 
 
 class SamEngine:
-    """``presegment --engine sam``: masks from stored prompts or the dataset's VOC boxes."""
+    """``presegment --engine sam``: masks from stored prompts or the dataset's VOC boxes.
+
+    With ``seed_from_masks`` a case with neither is re-segmented from its existing mask (a
+    box and an interior point per label and slice).
+    """
 
     name = "sam"
 
-    def __init__(self, sam: LoadedSam, cache: EmbeddingCache | None, prompts: dict, label_names: dict):
+    def __init__(self, sam: LoadedSam, cache: EmbeddingCache | None, prompts: dict, label_names: dict,
+                 seed_from_masks: bool = False):  # fmt: skip
         self.sam, self.cache, self.prompts, self.label_names = sam, cache, prompts, label_names
+        self.seed_from_masks = seed_from_masks
 
     @classmethod
-    def from_options(cls, checkpoint=None, cache=None, prompts=None, device=None, **ignored) -> SamEngine:
+    def from_options(cls, checkpoint=None, cache=None, prompts=None, device=None, seed_from_masks=False,
+                     **ignored) -> SamEngine:  # fmt: skip
         if not checkpoint:
             raise MedsegError("the sam engine needs --checkpoint PATH (a local segment-anything .pth file)")
         stored, names = load_prompts(prompts) if prompts else ({}, {})
-        return cls(load_sam(checkpoint, device), EmbeddingCache(cache), stored, names)
+        return cls(load_sam(checkpoint, device), EmbeddingCache(cache), stored, names, seed_from_masks)
 
     def case_prompts(self, case: Case) -> tuple[list[Prompt], LabelMap, str]:
         if case.id in self.prompts:
@@ -234,6 +247,11 @@ class SamEngine:
         if case.boxes:
             prompts, labelmap = prompts_from_boxes(case.boxes)
             return prompts, labelmap, "boxes"
+        if self.seed_from_masks and case.masks:
+            mask = case.masks[0]
+            prompts = prompts_from_mask(mask.array)
+            labelmap = mask.labelmap or LabelMap.from_names({p.label: f"label {p.label}" for p in prompts})
+            return prompts, labelmap, "mask"
         raise MedsegError(f"case {case.id!r} has no stored SAM prompts and no boxes to prompt with")
 
     def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:

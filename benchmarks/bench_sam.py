@@ -1,0 +1,162 @@
+"""Benchmark SAM in napari-medseg against stock ``SamPredictor``, in the same run.
+
+Measures, on 256x256 CT phantom slices:
+
+1. embedding throughput: our batched path (``SamSession.embed``: batches, inference_mode,
+   bf16/fp16 autocast on CUDA) against ``SamPredictor.set_image`` one slice at a time;
+2. mask agreement: our masks (from the float16 cached embedding, autocast on GPU) against the
+   stock fp32 predictor's, for a point and a box prompt per slice (target IoU >= 0.97);
+3. prompt-to-mask latency with a cached embedding (target <= 50 ms on CPU), from memory and
+   from the disk cache, against stock ``SamPredictor.predict``.
+
+Usage::
+
+    python benchmarks/bench_sam.py                      # random-weight vit_b, auto device
+    python benchmarks/bench_sam.py --checkpoint sam_vit_b_01ec64.pth --device cuda --slices 64
+
+Without ``--checkpoint`` the model is a random-weight vit_b
+(``segment_anything.build_sam_vit_b(checkpoint=None)``): timings are those of the real
+model; mask agreement is a stricter test on random weights (masks are noisier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def load_model(args):
+    from napari_medseg.engines.sam_model import LoadedSam, infer_config, load_sam, pick_device
+
+    device = pick_device(args.device)
+    if args.checkpoint:
+        return load_sam(args.checkpoint, device)
+    from segment_anything import build_sam_vit_b
+
+    torch.manual_seed(0)
+    model = build_sam_vit_b(checkpoint=None).eval().to(device)
+    config = infer_config(model.state_dict(), Path("random"))
+    return LoadedSam(model, config, "random-vit-b-seed0", Path("random-vit_b"))
+
+
+def phantom_stack(n: int, size: int) -> np.ndarray:
+    from napari_medseg.core.model import Volume
+    from napari_medseg.engines.windowing import default_mapping, sam_stack, source_channels
+    from napari_medseg.synthetic.phantom import torso
+
+    ct, _, _ = torso((max(n, 2) * 2, size, size), seed=1)
+    ct = ct[n // 2 : n // 2 + n]  # slices through the organs
+    sources = source_channels([Volume.from_array("CT", ct, modality="CT")])
+    return sam_stack(sources, default_mapping(sources))[0]
+
+
+def prompts(n: int, size: int):
+    from napari_medseg.engines.sam_prompts import Prompt
+
+    c = size / 2
+    for z in range(n):
+        yield Prompt(slice=z, points=[[c * 0.9, c * 0.6]], point_labels=[1])
+        yield Prompt(slice=z, box=[c * 0.5, c * 0.3, c * 1.3, c * 1.0])
+
+
+def stock_predict(predictor, prompt):
+    pts = prompt.points[:, ::-1] if len(prompt.points) else None
+    lab = prompt.point_labels if len(prompt.points) else None
+    box = prompt.box[[1, 0, 3, 2]] if prompt.box is not None else None
+    masks, scores, _ = predictor.predict(pts, lab, box, multimask_output=True)
+    return masks[int(np.argmax(scores))]
+
+
+def median_ms(fn, repeats: int, device: str) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    from segment_anything import SamPredictor
+
+    from napari_medseg.engines.sam import SamSession
+    from napari_medseg.engines.sam_cache import EmbeddingCache
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", help="segment-anything checkpoint (default: random-weight vit_b)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--slices", type=int, help="slices to embed (default: 2 on CPU, 32 on GPU)")
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--repeats", type=int, default=20, help="decoder latency repeats")
+    args = p.parse_args()
+
+    sam = load_model(args)
+    device = str(sam.device)
+    n = args.slices or (32 if device.startswith("cuda") else 2)
+    stack = phantom_stack(n, args.size)
+    print(f"model {sam.model_type} on {device}, {n} slices of {args.size}x{args.size}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")  # fmt: skip
+
+    predictor = SamPredictor(sam.model)
+    predictor.set_image(stack[0])  # warm-up (CUDA kernels, allocator)
+    session = SamSession(sam, stack[:1], batch_size=args.batch_size, precision=args.precision)
+    session.embed()
+    sync(device)
+
+    t = time.perf_counter()
+    stock_feats = []
+    for img in stack:
+        predictor.set_image(img)
+        stock_feats.append(predictor.features)
+    sync(device)
+    stock_s = time.perf_counter() - t
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = EmbeddingCache(tmp, max_bytes=2**34)
+        session = SamSession(sam, stack, cache, batch_size=args.batch_size, precision=args.precision)
+        t = time.perf_counter()
+        session.embed()
+        sync(device)
+        ours_s = time.perf_counter() - t
+        print(f"embedding: stock set_image {n / stock_s:.3f} slices/s ({stock_s / n:.2f} s/slice), "
+              f"ours batched {n / ours_s:.3f} slices/s ({ours_s / n:.2f} s/slice) -> speed-up x{stock_s / ours_s:.2f}")  # fmt: skip
+
+        ious = []
+        for prompt in prompts(n, args.size):
+            predictor.features = stock_feats[prompt.slice]
+            ref = stock_predict(predictor, prompt)
+            ours = session.predict(prompt).mask
+            ious.append((ref & ours).sum() / max(1, (ref | ours).sum()))
+        print(f"mask agreement with stock fp32 ({len(ious)} prompts): IoU min {min(ious):.4f}, "
+              f"mean {np.mean(ious):.4f} (target >= 0.97)")  # fmt: skip
+
+        point = next(prompts(1, args.size))
+        predictor.features = stock_feats[0]
+        stock_ms = median_ms(lambda: stock_predict(predictor, point), args.repeats, device)
+        mem_ms = median_ms(lambda: session.predict(point), args.repeats, device)
+        disk_ms = []
+        for _ in range(max(3, args.repeats // 4)):
+            fresh = SamSession(sam, stack, cache)  # reopened case: the embedding comes from disk
+            disk_ms.append(median_ms(lambda s=fresh: s.predict(point), 1, device))
+        print(f"prompt-to-mask latency: ours {mem_ms:.1f} ms (embedding in memory), "
+              f"{statistics.median(disk_ms):.1f} ms (embedding read from the disk cache); "
+              f"stock predict {stock_ms:.1f} ms -> x{stock_ms / mem_ms:.2f} (target <= 50 ms on CPU)")  # fmt: skip
+        print(f"cache: {cache.describe()} ({cache.size_bytes() / n / 2**20:.2f} MiB per slice, float16)")
+
+
+if __name__ == "__main__":
+    main()
