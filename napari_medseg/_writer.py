@@ -21,9 +21,12 @@ def _medseg(meta: dict) -> dict:
 
 
 def layer_labelmap(data: np.ndarray, meta: dict) -> LabelMap:
-    """The layer's labelmap: its volume's, else names from its features, colours from its colormap."""
+    """The layer's labelmap: the edited one, its volume's, else names from its features and
+    colours from its colormap."""
     vol = _medseg(meta).get("volume")
     present = [int(v) for v in np.unique(np.asarray(data))]
+    if _medseg(meta).get("labelmap") is not None:
+        return _medseg(meta)["labelmap"].ensure(present)
     if vol is not None and vol.labelmap is not None:
         return vol.labelmap.ensure(present)
     feats = meta.get("features")

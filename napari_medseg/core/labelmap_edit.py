@@ -20,7 +20,7 @@ from napari_medseg.core.labelmap_io import cvat_problems
 @dataclass
 class _Step:
     labelmap: LabelMap
-    # per mask: (flat indices that changed, their old values)
+    # per mask: (flat C-order indices that changed, their old values)
     voxels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
@@ -97,7 +97,7 @@ class LabelmapEditor:
             raise MedsegError("nothing to undo")
         step = self._undo.pop()
         for mask, (idx, old) in zip(self.masks, step.voxels, strict=False):  # no voxels: label-only step
-            mask.reshape(-1)[idx] = old
+            mask[np.unravel_index(idx, mask.shape)] = old
         self.labelmap = step.labelmap
         self._notify(bool(step.voxels) and any(len(i) for i, _ in step.voxels))
 
@@ -131,16 +131,13 @@ class LabelmapEditor:
 
 
 def _rewrite(mask: np.ndarray, remap: Mapping[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``remap`` to ``mask`` in place; return (flat indices changed, old values)."""
-    flat = mask.reshape(-1)
-    if not np.shares_memory(flat, mask):
-        raise MedsegError("the mask is not a contiguous in-memory array and cannot be edited in place")
+    """Apply ``remap`` to ``mask`` in place (views too); return (flat indices changed, old values)."""
     keys = np.fromiter(remap, dtype=np.int64)
-    idx = np.flatnonzero(np.isin(flat, keys))
-    old = flat[idx].copy()
-    lut = {int(k): v for k, v in remap.items()}
+    idx = np.flatnonzero(np.isin(mask, keys))
+    where = np.unravel_index(idx, mask.shape)
+    old = mask[where]
     new = old.copy()
-    for k, v in lut.items():
+    for k, v in remap.items():
         new[old == k] = v
-    flat[idx] = new
+    mask[where] = new
     return idx, old

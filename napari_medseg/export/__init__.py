@@ -110,7 +110,7 @@ FORMATS = ("cvat", "nifti", "coco")
 
 def image_window(vol: Volume, arr: np.ndarray) -> tuple[float, float] | None:
     """The 8-bit window for exported image slices: the viewer's CT window, else robust limits."""
-    from napari_medseg.layers import CT_WINDOW, robust_limits
+    from napari_medseg.core.intensity import CT_WINDOW, robust_limits
 
     if arr.dtype == np.uint8:
         return None

@@ -1,0 +1,186 @@
+"""Export dock widget: a Labels layer (plus an ``instances`` layer and the image, when present)
+as CVAT Segmentation mask 1.1, NIfTI on the source grid or COCO, off the GUI thread; and
+import of a CVAT export back onto the layer's volume. Same core calls as ``napari-medseg export``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from napari.qt.threading import create_worker
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_medseg._qt._util import report_error
+from napari_medseg._writer import items_from_layers, layer_labelmap
+from napari_medseg.core.errors import MedsegError
+from napari_medseg.export import AXES, FORMATS, export_masks
+
+if TYPE_CHECKING:
+    import napari
+
+
+class _Progress(QObject):
+    """Carries progress from the worker thread to the GUI thread (queued signal)."""
+
+    changed = Signal(int, int)
+
+
+class ExportWidget(QWidget):
+    def __init__(self, napari_viewer: napari.Viewer):
+        super().__init__()
+        self.viewer = napari_viewer
+        self._workers: list = []
+        self.last_written: list[Path] = []
+
+        self.layer_combo = QComboBox()
+        self.format_combo = QComboBox()
+        self.format_combo.addItems(FORMATS)
+        self.axis_combo = QComboBox()
+        self.axis_combo.addItems(list(AXES))
+        self.components_combo = QComboBox()
+        self.components_combo.addItems(["2d", "3d"])
+        self.components_combo.setToolTip("without an 'instances' layer: connected components per slice or in 3D")
+        self.zip_box = QCheckBox("zip archive (CVAT)")
+        self.images_box = QCheckBox("include image slices (CVAT JPEGImages/)")
+        self.out_edit = QLineEdit(placeholderText="output folder")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(browse)
+        self.export_button = QPushButton("Export")
+        self.export_button.clicked.connect(self.export)
+        self.import_button = QPushButton("Import CVAT export onto this volume…")
+        self.import_button.clicked.connect(lambda: self.import_cvat())
+        self.progress = QProgressBar()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self._signal = _Progress()
+        self._signal.changed.connect(self._progress)
+
+        form = QFormLayout()
+        form.addRow("Labels layer", self.layer_combo)
+        form.addRow("Format", self.format_combo)
+        form.addRow("Slicing axis", self.axis_combo)
+        form.addRow("Objects", self.components_combo)
+        form.addRow("Output", out_row)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.zip_box)
+        layout.addWidget(self.images_box)
+        layout.addWidget(self.export_button)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.import_button)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(lambda _e=None: self._refresh_layers())
+        self._refresh_layers()
+
+    def _refresh_layers(self) -> None:
+        current = self.layer_combo.currentText()
+        names = [lay.name for lay in self.viewer.layers
+                 if lay.__class__.__name__ == "Labels" and lay.name != "instances"]  # fmt: skip
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names)
+        if current in names:
+            self.layer_combo.setCurrentText(current)
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Export to folder")
+        if path:
+            self.out_edit.setText(path)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+
+    def _layer(self):
+        name = self.layer_combo.currentText()
+        layer = next((lay for lay in self.viewer.layers if lay.name == name), None)
+        if layer is None:
+            raise MedsegError("choose a Labels layer to export")
+        return layer
+
+    def _layer_data(self) -> list[tuple]:
+        """The chosen Labels layer, an ``instances`` layer and the image layers, as data tuples."""
+        layer = self._layer()
+        shape = layer.data.shape
+        chosen = [layer] + [lay for lay in self.viewer.layers if lay is not layer
+                            and (lay.name == "instances" or lay.__class__.__name__ == "Image")
+                            and lay.data.shape[: len(shape)] == shape]  # fmt: skip
+        return [lay.as_layer_data_tuple() for lay in chosen]
+
+    def export(self):
+        """Start the export in a worker thread; returns the worker (tests wait on it)."""
+        try:
+            out = self.out_edit.text().strip()
+            if not out:
+                raise MedsegError("choose an output folder")
+            item, labelmap = items_from_layers(self._layer_data(), with_image=self.images_box.isChecked())
+        except MedsegError as exc:
+            report_error(exc)
+            return None
+        fmt = self.format_combo.currentText()
+        kwargs = {"axis": self.axis_combo.currentText(), "components": self.components_combo.currentText(),
+                  "images": self.images_box.isChecked(), "as_zip": self.zip_box.isChecked()}  # fmt: skip
+
+        def run():
+            return export_masks(fmt, out, [item], labelmap, progress=self._signal.changed.emit, **kwargs)
+
+        self.export_button.setEnabled(False)
+        self.status.setText(f"exporting {item.case_id} as {fmt}…")
+        worker = create_worker(run, _connect={"returned": self._done, "errored": self._failed})
+        self._workers = [w for w in self._workers if w.is_running] + [worker]
+        return worker
+
+    def _done(self, written: list[Path]) -> None:
+        self.last_written = list(written)
+        self.export_button.setEnabled(True)
+        self.status.setText("written: " + ", ".join(str(p) for p in written))
+
+    def _failed(self, exc: BaseException) -> None:
+        self.export_button.setEnabled(True)
+        self.status.setText(f"export failed: {exc}")
+        report_error(exc)
+
+    def import_cvat(self, path: str | None = None) -> list:
+        """Add a CVAT export's class and instance masks as Labels layers on the chosen layer's grid."""
+        from napari_medseg.export.cvat import import_cvat
+        from napari_medseg.layers import labels_kwargs
+
+        try:
+            layer = self._layer()
+            if path is None:
+                path, _ = QFileDialog.getOpenFileName(self, "CVAT export (labelmap.txt or .zip)", "",
+                                                      "CVAT export (labelmap.txt *.zip)")  # fmt: skip
+                if not path:
+                    return []
+                path = str(Path(path).parent) if Path(path).name == "labelmap.txt" else path
+            medseg = layer.metadata.get("medseg", {})
+            state = {"metadata": layer.metadata, "features": layer.features, "colormap": layer.colormap}
+            classes, instances, labelmap = import_cvat(path, medseg.get("case"), layer_labelmap(layer.data, state),
+                                                       tuple(layer.data.shape))  # fmt: skip
+        except MedsegError as exc:
+            report_error(exc)
+            return []
+        geo = {"scale": layer.scale, "translate": layer.translate}
+        meta = {"medseg": {**medseg, "labelmap": labelmap, "role": "mask"}}
+        return [
+            self.viewer.add_labels(classes, name=f"{layer.name} (CVAT)", metadata=meta, **geo, **labels_kwargs(labelmap)),
+            self.viewer.add_labels(instances, name="instances", metadata={"medseg": {**medseg, "role": "instances"}}, **geo),
+        ]  # fmt: skip
