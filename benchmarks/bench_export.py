@@ -67,10 +67,15 @@ def main() -> None:
     b, o = min(base), min(ours)
     # Pairs ran back to back, so the median of their ratios resists other jobs' load spikes.
     ratios = sorted(x / y for x, y in zip(ours, base, strict=True))
-    print(f"volume {SHAPE}, labels {sorted(int(v) for v in np.unique(vol))}, {args.repeat} interleaved runs")
+    print(f"volume {SHAPE}, labels {sorted(np.unique(vol).tolist())}, {args.repeat} runs")
     print(f"bare PNG encoding (155 PNGs, PIL defaults): best {b:.3f} s")
-    print(f"CVAT export (310 RGB PNGs + labelmap, {'zip' if args.zip else 'folder'}): best {o:.3f} s")
-    print(f"ratio export/bare: best/best {o / b:.2f}x, median of pairs {ratios[len(ratios) // 2]:.2f}x (target <= 1.5x)")
+    print(
+        f"CVAT export (310 RGB PNGs + labelmap, {'zip' if args.zip else 'folder'}): best {o:.3f} s"
+    )
+    print(
+        f"ratio export/bare: best/best {o / b:.2f}x, "
+        f"median of pairs {ratios[len(ratios) // 2]:.2f}x (target <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ def layer_labelmap(data: np.ndarray, meta: dict) -> LabelMap:
     labels = []
     for i in sorted(set(names) | set(present) | {0}):
         rgba = colors.get(i)
-        color = tuple(int(round(float(c) * 255)) for c in rgba[:3]) if rgba is not None and i else default_color(i)
+        color = (
+            tuple(int(round(float(c) * 255)) for c in rgba[:3])
+            if rgba is not None and i
+            else default_color(i)
+        )
         labels.append(Label(i, names.get(i, "background" if i == 0 else f"label_{i}"), color))
     return LabelMap(labels)
 
@@ -50,11 +54,16 @@ def _combine(labels: list[tuple]) -> tuple[np.ndarray, LabelMap, dict]:
     for d, m, _ in labels[1:]:
         d = np.asarray(d)
         if d.shape != classes.shape:
-            raise MedsegError(f"Labels layer {m.get('name')!r} is {d.shape}, {meta.get('name')!r} is {classes.shape}")
+            raise MedsegError(
+                f"Labels layer {m.get('name')!r} is {d.shape}, "
+                f"{meta.get('name')!r} is {classes.shape}"
+            )
         for lab in layer_labelmap(d, m):
             if lab.id in labelmap and labelmap[lab.id].name != lab.name:
-                raise MedsegError(f"label id {lab.id} is {labelmap[lab.id].name!r} in one layer and "
-                                  f"{lab.name!r} in another; renumber one of them first")  # fmt: skip
+                raise MedsegError(
+                    f"label id {lab.id} is {labelmap[lab.id].name!r} in one layer and "
+                    f"{lab.name!r} in another; renumber one of them first"
+                )
             labelmap = labelmap if lab.id in labelmap else labelmap.with_label(lab)
         classes = np.where(d > 0, d, classes).astype(np.promote_types(classes.dtype, d.dtype))
     return classes, labelmap, meta
@@ -69,7 +78,9 @@ def items_from_layers(layer_data: list[tuple], with_image: bool = True):
     from napari_medseg.export import ExportItem, image_window
 
     labels = [t for t in layer_data if t[2] == "labels" and t[1].get("name") != "instances"]
-    inst = next((t for t in layer_data if t[2] == "labels" and t[1].get("name") == "instances"), None)
+    inst = next(
+        (t for t in layer_data if t[2] == "labels" and t[1].get("name") == "instances"), None
+    )
     if not labels:
         raise MedsegError("select at least one Labels layer to export")
     classes, labelmap, meta = _combine(labels)
@@ -89,9 +100,15 @@ def items_from_layers(layer_data: list[tuple], with_image: bool = True):
     source = Path(root) if root else None
     if source is None and ref is not None and ref.source is not None:
         source = ref.source.path
-    item = ExportItem(str(info.get("case") or meta.get("name") or "case"), classes,
-                      None if inst is None else np.asarray(inst[0]), image, window, reference=ref,
-                      source=source)  # fmt: skip
+    item = ExportItem(
+        str(info.get("case") or meta.get("name") or "case"),
+        classes,
+        None if inst is None else np.asarray(inst[0]),
+        image,
+        window,
+        reference=ref,
+        source=source,
+    )
     return item, labelmap
 
 

@@ -18,7 +18,9 @@ from napari_medseg.io.datasets.cvat import CvatMaskDataset, safe_extract
 from napari_medseg.io.detect import open_dataset, sniff_format
 
 # As CVAT exports it: labels sorted by name, so 'background' is not first.
-LABELMAP = "# label:color_rgb:parts:actions\nCar:250,50,83::\nbackground:0,0,0::\nperson:60,180,75::\n"
+LABELMAP = (
+    "# label:color_rgb:parts:actions\nCar:250,50,83::\nbackground:0,0,0::\nperson:60,180,75::\n"
+)
 
 
 def _png(arr: np.ndarray, mode: str | None = None) -> bytes:
@@ -55,7 +57,9 @@ def test_cvat_task_export_reads_as_dataset(tmp_path):
     assert ds.labelmap.names() == {0: "background", 1: "Car", 2: "person"}
     case = ds.load_case("frame_a")
     classes, instances = case.masks[0].array, case.masks[1].array
-    assert classes.shape == (6, 8) and classes[1, 1] == 1 and classes[4, 6] == 2 and classes[0, 0] == 0
+    assert (
+        classes.shape == (6, 8) and classes[1, 1] == 1 and classes[4, 6] == 2 and classes[0, 0] == 0
+    )
     assert instances[1, 1] == 1 and instances[4, 6] == 2
 
 
@@ -72,7 +76,11 @@ def test_cvat_zip_at_depth_and_info_cli(tmp_path, capsys):
     assert main(["info", str(archive), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "cvat"
-    assert report["cases"][0]["masks"][0]["labels"] == {"0": "background", "1": "Car", "2": "person"}
+    assert report["cases"][0]["masks"][0]["labels"] == {
+        "0": "background",
+        "1": "Car",
+        "2": "person",
+    }
 
 
 def test_palette_and_index_pngs(tmp_path):
@@ -129,8 +137,15 @@ def _zip_with(tmp_path, name: str, symlink: bool = False):
     return archive
 
 
-@pytest.mark.parametrize(("name", "symlink"), [("../escape.txt", False), ("/abs/path.txt", False),
-                                               ("a/../../b.txt", False), ("SegmentationClass/link", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "symlink"),
+    [
+        ("../escape.txt", False),
+        ("/abs/path.txt", False),
+        ("a/../../b.txt", False),
+        ("SegmentationClass/link", True),
+    ],
+)
 def test_unsafe_zip_entries_refused(tmp_path, name, symlink):
     archive = _zip_with(tmp_path, name, symlink)
     with pytest.raises(ReadError, match="escape|symbolic link"):
@@ -144,5 +159,7 @@ def test_import_checks_volume_shape(tmp_path):
     root = _cvat_task_export(tmp_path / "v")
     with pytest.raises(ReadError, match="is \\(6, 8\\) in the export"):
         import_cvat(root, "frame_a", LabelMap.from_names({1: "Car"}), shape=(5, 8))
-    classes, _, lm = import_cvat(root, "frame_a", LabelMap.from_names({4: "Car", 9: "person"}), shape=(6, 8))
+    classes, _, lm = import_cvat(
+        root, "frame_a", LabelMap.from_names({4: "Car", 9: "person"}), shape=(6, 8)
+    )
     assert classes[1, 1] == 4 and classes[4, 6] == 9 and lm.names()[9] == "person"

@@ -36,8 +36,14 @@ def _instances(labels):
 
 
 def test_voc_colormap_matches_spec():
-    assert [tuple(VOC_COLORMAP[i]) for i in range(6)] == [(0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0),
-                                                          (0, 0, 128), (128, 0, 128)]  # fmt: skip
+    assert [tuple(VOC_COLORMAP[i]) for i in range(6)] == [
+        (0, 0, 0),
+        (128, 0, 0),
+        (0, 128, 0),
+        (128, 128, 0),
+        (0, 0, 128),
+        (128, 0, 128),
+    ]
     assert tuple(VOC_COLORMAP[255]) == (224, 224, 192)
     assert len({tuple(c) for c in VOC_COLORMAP}) == 256
 
@@ -47,7 +53,9 @@ def test_layout_pngs_and_names(tmp_path):
     out = tmp_path / "export"
     res = export_cvat(out, [ExportItem("7", labels, image=ct, window=(-160, 240))], LM, images=True)
     listed = (out / "ImageSets/Segmentation/default.txt").read_text().split()
-    assert listed == res.items == [f"case_7/slice_{i:04d}" for i in range(12)]  # never purely numeric
+    assert (
+        listed == res.items == [f"case_7/slice_{i:04d}" for i in range(12)]
+    )  # never purely numeric
     entries = dict(parse_cvat((out / "labelmap.txt").read_text()))
     declared = set(entries.values())
     assert entries["background"] == (0, 0, 0)
@@ -58,7 +66,9 @@ def test_layout_pngs_and_names(tmp_path):
                 arr = np.asarray(im)
             assert arr.dtype == np.uint8
             colors = {tuple(c) for c in arr.reshape(-1, 3)}
-            allowed = declared if folder == "SegmentationClass" else {tuple(c) for c in VOC_COLORMAP}
+            allowed = (
+                declared if folder == "SegmentationClass" else {tuple(c) for c in VOC_COLORMAP}
+            )
             assert colors <= allowed
         with Image.open(out / "JPEGImages" / f"{iid}.png") as im:  # the item id is the image name
             assert im.mode == "L" and im.size == (48, 40)
@@ -115,8 +125,38 @@ def test_dataset_round_trip_and_info(tmp_path, msd_spleen):
     from napari_medseg.cli import main
 
     out = tmp_path / "cvat"
-    assert main(["export", str(msd_spleen), "--case", "spleen_1", "--format", "cvat", "--out", str(out), "--images"]) == 0
-    assert main(["export", str(msd_spleen), "--case", "spleen_1", "--format", "cvat", "--out", str(out), "--zip"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(msd_spleen),
+                "--case",
+                "spleen_1",
+                "--format",
+                "cvat",
+                "--out",
+                str(out),
+                "--images",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "export",
+                str(msd_spleen),
+                "--case",
+                "spleen_1",
+                "--format",
+                "cvat",
+                "--out",
+                str(out),
+                "--zip",
+            ]
+        )
+        == 0
+    )
     ds = open_dataset(msd_spleen)
     case = ds.load_case("spleen_1")
     for path in (out, tmp_path / "cvat.zip"):
@@ -143,8 +183,26 @@ def test_more_than_255_instances_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("labelmap", "message"),
     [
-        (LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "a", (5, 5, 5)), Label(2, "b", (5, 5, 5))]), "shared"),
-        (LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "a", (5, 5, 5)), Label(2, "a", (6, 6, 6))]), "used 2"),
+        (
+            LabelMap(
+                [
+                    Label(0, "background", (0, 0, 0)),
+                    Label(1, "a", (5, 5, 5)),
+                    Label(2, "b", (5, 5, 5)),
+                ]
+            ),
+            "shared",
+        ),
+        (
+            LabelMap(
+                [
+                    Label(0, "background", (0, 0, 0)),
+                    Label(1, "a", (5, 5, 5)),
+                    Label(2, "a", (6, 6, 6)),
+                ]
+            ),
+            "used 2",
+        ),
         (LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "a:1", (5, 5, 5))]), "':'"),
         (LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "a", (0, 0, 0))]), "black"),
         (LabelMap([Label(0, "background", (9, 9, 9)), Label(1, "a", (5, 5, 5))]), "must be black"),
@@ -185,6 +243,10 @@ def test_zip_export_is_a_valid_archive(tmp_path):
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         assert zf.testzip() is None
-    assert {"labelmap.txt", "ImageSets/Segmentation/default.txt", "SegmentationClass/c/slice_0000.png",
-            "SegmentationObject/c/slice_0011.png"} <= names  # fmt: skip
+    assert {
+        "labelmap.txt",
+        "ImageSets/Segmentation/default.txt",
+        "SegmentationClass/c/slice_0000.png",
+        "SegmentationObject/c/slice_0011.png",
+    } <= names
     assert not [p for p in tmp_path.iterdir() if p.name != "out.zip"]  # no temporary left behind

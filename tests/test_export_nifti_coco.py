@@ -22,15 +22,33 @@ def test_nifti_cli_on_source_grid(tmp_path, msd_brain):
     from napari_medseg.cli import main
 
     out = tmp_path / "nifti"
-    assert main(["export", str(msd_brain), "--case", "braintumour_1", "--format", "nifti", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(msd_brain),
+                "--case",
+                "braintumour_1",
+                "--format",
+                "nifti",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     src = nib.load(str(msd_brain / "labelsTr/braintumour_1.nii.gz"))
     got = nib.load(str(out / "braintumour_1.nii.gz"))
     assert np.allclose(got.affine, src.affine)
     assert np.array_equal(np.asarray(got.dataobj), np.asarray(src.dataobj))
     image = sitk.ReadImage(str(msd_brain / "imagesTr/braintumour_1.nii.gz"))
     mask = sitk.ReadImage(str(out / "braintumour_1.nii.gz"))
-    assert np.allclose(mask.GetOrigin(), image.GetOrigin()[:3]) and np.allclose(mask.GetSpacing(), image.GetSpacing()[:3])
-    assert np.allclose(np.reshape(mask.GetDirection(), (3, 3)), np.reshape(image.GetDirection(), (4, 4))[:3, :3])
+    assert np.allclose(mask.GetOrigin(), image.GetOrigin()[:3]) and np.allclose(
+        mask.GetSpacing(), image.GetSpacing()[:3]
+    )
+    assert np.allclose(
+        np.reshape(mask.GetDirection(), (3, 3)), np.reshape(image.GetDirection(), (4, 4))[:3, :3]
+    )
 
 
 def test_nifti_from_curated_masks_folder(tmp_path, msd_spleen):
@@ -42,14 +60,25 @@ def test_nifti_from_curated_masks_folder(tmp_path, msd_spleen):
     curated[0, :4, :4] = 1
     write_mask(case.reference_image(), curated, tmp_path / "curated" / "spleen_2.nii.gz")
     out = tmp_path / "o"
-    args = ["export", str(msd_spleen), "--format", "nifti", "--out", str(out), "--masks", str(tmp_path / "curated")]
+    args = [
+        "export",
+        str(msd_spleen),
+        "--format",
+        "nifti",
+        "--out",
+        str(out),
+        "--masks",
+        str(tmp_path / "curated"),
+    ]
     assert main(args) == 0  # spleen_1 has no curated mask: skipped
     assert sorted(p.name for p in out.iterdir()) == ["spleen_2.nii.gz"]
     back = open_dataset(msd_spleen).load_case("spleen_2")
     from napari_medseg.io.masks import read_mask
 
     assert np.array_equal(read_mask(out / "spleen_2.nii.gz", back.reference_image()).array, curated)
-    assert main(["export", str(msd_spleen), "--format", "nifti", "--out", str(msd_spleen / "x")]) == 2
+    assert (
+        main(["export", str(msd_spleen), "--format", "nifti", "--out", str(msd_spleen / "x")]) == 2
+    )
 
 
 def test_mha_source_gets_mha_mask(tmp_path):
@@ -69,9 +98,13 @@ def test_mha_source_gets_mha_mask(tmp_path):
     assert native_suffix(vol) == ".mha"
     mask = np.zeros(vol.shape, np.uint8)
     mask[2, 3:5, 4:9] = 2
-    out = write_file(tmp_path / "out" / "ct.mha", ExportItem("ct", mask, reference=vol, source=src.parent))
+    out = write_file(
+        tmp_path / "out" / "ct.mha", ExportItem("ct", mask, reference=vol, source=src.parent)
+    )
     back = sitk.ReadImage(str(out))
-    assert np.allclose(back.GetOrigin(), img.GetOrigin()) and np.allclose(back.GetSpacing(), img.GetSpacing())
+    assert np.allclose(back.GetOrigin(), img.GetOrigin()) and np.allclose(
+        back.GetSpacing(), img.GetSpacing()
+    )
     assert np.allclose(back.GetDirection(), img.GetDirection())
     assert int(sitk.GetArrayFromImage(back).sum()) == 2 * 10
     assert np.array_equal(read_itk(out, labelmap=LabelMap.from_names({2: "x"})).array, mask)
@@ -127,7 +160,6 @@ def test_rle_random_masks_round_trip():
 
 
 def test_coco_document_matches_masks(tmp_path):
-    from napari_medseg.cli import main
     from napari_medseg.synthetic.phantom import torso
 
     _, _, labels = torso((6, 40, 48), seed=2)
@@ -152,7 +184,12 @@ def test_coco_cli(tmp_path, msd_spleen):
     from napari_medseg.cli import main
 
     out = tmp_path / "coco"
-    assert main(["export", str(msd_spleen), "--case", "spleen_1", "--format", "coco", "--out", str(out)]) == 0
+    assert (
+        main(
+            ["export", str(msd_spleen), "--case", "spleen_1", "--format", "coco", "--out", str(out)]
+        )
+        == 0
+    )
     doc = json.loads((out / "instances_default.json").read_text())
     mask = open_dataset(msd_spleen).load_case("spleen_1").masks[0].array
     assert len(doc["images"]) == mask.shape[0]

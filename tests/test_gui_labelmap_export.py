@@ -31,8 +31,12 @@ def test_labelmap_editor_edits_layer_and_undo(make_napari_viewer, qtbot, msd_bra
     viewer.window.add_dock_widget(widget)
     before = layer.data.copy()
     assert widget.table.rowCount() == 4
-    assert [widget.table.item(r, 1).text() for r in range(4)] == ["background", "edema", "non-enhancing tumor",
-                                                                  "enhancing tumour"]  # fmt: skip
+    assert [widget.table.item(r, 1).text() for r in range(4)] == [
+        "background",
+        "edema",
+        "non-enhancing tumor",
+        "enhancing tumour",
+    ]
 
     widget.table.item(1, 1).setText("oedema")  # rename in the table
     assert widget.editor.labelmap[1].name == "oedema"
@@ -109,11 +113,18 @@ def test_writer_contributions(msd_spleen, tmp_path):
     layers = napari_get_reader(str(msd_spleen))(str(msd_spleen))
     assert write_cvat(str(tmp_path / "a.zip"), layers) == [str(tmp_path / "a.zip")]
     label = next(t for t in layers if t[2] == "labels")
-    assert write_nifti(str(tmp_path / "m.nii.gz"), label[0], label[1]) == [str(tmp_path / "m.nii.gz")]
+    assert write_nifti(str(tmp_path / "m.nii.gz"), label[0], label[1]) == [
+        str(tmp_path / "m.nii.gz")
+    ]
     assert write_coco(str(tmp_path / "c.json"), layers) == [str(tmp_path / "c.json")]
     import nibabel as nib
 
     src = nib.load(str(msd_spleen / "labelsTr" / "spleen_1.nii.gz"))
     got = nib.load(str(tmp_path / "m.nii.gz"))
-    assert np.allclose(src.affine, got.affine) and np.array_equal(np.asarray(src.dataobj), np.asarray(got.dataobj))
-    assert open_dataset(tmp_path / "a.zip").load_case("spleen_1").masks[0].array.sum() == label[0].sum()
+    assert np.allclose(src.affine, got.affine) and np.array_equal(
+        np.asarray(src.dataobj), np.asarray(got.dataobj)
+    )
+    assert (
+        open_dataset(tmp_path / "a.zip").load_case("spleen_1").masks[0].array.sum()
+        == label[0].sum()
+    )

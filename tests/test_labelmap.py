@@ -1,4 +1,4 @@
-"""Labelmap files (CVAT labelmap.txt, dataset.json, our JSON), CVAT checks, and editing with undo."""
+"""Labelmap files (labelmap.txt, dataset.json, our JSON), CVAT checks, editing with undo."""
 
 from __future__ import annotations
 
@@ -19,13 +19,23 @@ from napari_medseg.core.labelmap_io import (
     write_labelmap,
 )
 
-LM = LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "liver", (250, 50, 83)), Label(2, "spleen", (50, 250, 83))])
+LM = LabelMap(
+    [
+        Label(0, "background", (0, 0, 0)),
+        Label(1, "liver", (250, 50, 83)),
+        Label(2, "spleen", (50, 250, 83)),
+    ]
+)
 
 
 def test_cvat_labelmap_text_round_trip(tmp_path):
     text = format_cvat(LM)
-    assert text.splitlines() == ["# label:color_rgb:parts:actions", "background:0,0,0::", "liver:250,50,83::",
-                                 "spleen:50,250,83::"]  # fmt: skip
+    assert text.splitlines() == [
+        "# label:color_rgb:parts:actions",
+        "background:0,0,0::",
+        "liver:250,50,83::",
+        "spleen:50,250,83::",
+    ]
     path = tmp_path / "labelmap.txt"
     write_labelmap(LM, path)
     assert read_cvat(path) == LM
@@ -33,7 +43,9 @@ def test_cvat_labelmap_text_round_trip(tmp_path):
 
 def test_cvat_labelmap_as_cvat_writes_it():
     # CVAT sorts labels by name, so the background is not first; ids follow the reference by name.
-    text = "# label:color_rgb:parts:actions\nZebra:10,20,30::\nbackground:0,0,0::\nliver:250,50,83::\n"
+    text = (
+        "# label:color_rgb:parts:actions\nZebra:10,20,30::\nbackground:0,0,0::\nliver:250,50,83::\n"
+    )
     entries = parse_cvat(text)
     assert entries == [("Zebra", (10, 20, 30)), ("background", (0, 0, 0)), ("liver", (250, 50, 83))]
     from napari_medseg.core.labelmap_io import labelmap_from_cvat
@@ -66,7 +78,11 @@ def test_cvat_labelmap_repeated_name():
     ],
 )
 def test_cvat_refusals(labels, message):
-    lm = LabelMap([Label(0, "background", (0, 0, 0)), *labels]) if labels[0].color != (0, 0, 0) else LabelMap(labels)
+    lm = (
+        LabelMap([Label(0, "background", (0, 0, 0)), *labels])
+        if labels[0].color != (0, 0, 0)
+        else LabelMap(labels)
+    )
     with pytest.raises(MedsegError, match=message):
         check_cvat(lm)
     with pytest.raises(MedsegError, match=message):
@@ -77,8 +93,15 @@ def test_dataset_json_msd_and_nnunet(tmp_path, msd_spleen):
     assert read_labelmap(msd_spleen / "dataset.json").names() == {0: "background", 1: "spleen"}
     nn = tmp_path / "nn" / "dataset.json"
     nn.parent.mkdir()
-    nn.write_text(json.dumps({"channel_names": {"0": "CT"}, "file_ending": ".nii.gz",
-                              "labels": {"background": 0, "liver": 1, "tumour": 2, "whole": [1, 2]}}))  # fmt: skip
+    nn.write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "CT"},
+                "file_ending": ".nii.gz",
+                "labels": {"background": 0, "liver": 1, "tumour": 2, "whole": [1, 2]},
+            }
+        )
+    )
     lm = read_labelmap(nn)
     assert lm.names() == {0: "background", 1: "liver", 2: "tumour"}
     write_labelmap(lm.renamed(2, "lesion"), nn)  # keeps nnU-Net style and the other keys

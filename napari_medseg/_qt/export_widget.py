@@ -53,7 +53,9 @@ class ExportWidget(QWidget):
         self.axis_combo.addItems(list(AXES))
         self.components_combo = QComboBox()
         self.components_combo.addItems(["2d", "3d"])
-        self.components_combo.setToolTip("without an 'instances' layer: connected components per slice or in 3D")
+        self.components_combo.setToolTip(
+            "without an 'instances' layer: connected components per slice or in 3D"
+        )
         self.zip_box = QCheckBox("zip archive (CVAT)")
         self.images_box = QCheckBox("include image slices (CVAT JPEGImages/)")
         self.out_edit = QLineEdit(placeholderText="output folder")
@@ -93,8 +95,11 @@ class ExportWidget(QWidget):
 
     def _refresh_layers(self) -> None:
         current = self.layer_combo.currentText()
-        names = [lay.name for lay in self.viewer.layers
-                 if lay.__class__.__name__ == "Labels" and lay.name != "instances"]  # fmt: skip
+        names = [
+            lay.name
+            for lay in self.viewer.layers
+            if lay.__class__.__name__ == "Labels" and lay.name != "instances"
+        ]
         self.layer_combo.clear()
         self.layer_combo.addItems(names)
         if current in names:
@@ -120,9 +125,13 @@ class ExportWidget(QWidget):
         """The chosen Labels layer, an ``instances`` layer and the image layers, as data tuples."""
         layer = self._layer()
         shape = layer.data.shape
-        chosen = [layer] + [lay for lay in self.viewer.layers if lay is not layer
-                            and (lay.name == "instances" or lay.__class__.__name__ == "Image")
-                            and lay.data.shape[: len(shape)] == shape]  # fmt: skip
+        chosen = [layer] + [
+            lay
+            for lay in self.viewer.layers
+            if lay is not layer
+            and (lay.name == "instances" or lay.__class__.__name__ == "Image")
+            and lay.data.shape[: len(shape)] == shape
+        ]
         return [lay.as_layer_data_tuple() for lay in chosen]
 
     def export(self):
@@ -131,16 +140,24 @@ class ExportWidget(QWidget):
             out = self.out_edit.text().strip()
             if not out:
                 raise MedsegError("choose an output folder")
-            item, labelmap = items_from_layers(self._layer_data(), with_image=self.images_box.isChecked())
+            item, labelmap = items_from_layers(
+                self._layer_data(), with_image=self.images_box.isChecked()
+            )
         except MedsegError as exc:
             report_error(exc)
             return None
         fmt = self.format_combo.currentText()
-        kwargs = {"axis": self.axis_combo.currentText(), "components": self.components_combo.currentText(),
-                  "images": self.images_box.isChecked(), "as_zip": self.zip_box.isChecked()}  # fmt: skip
+        kwargs = {
+            "axis": self.axis_combo.currentText(),
+            "components": self.components_combo.currentText(),
+            "images": self.images_box.isChecked(),
+            "as_zip": self.zip_box.isChecked(),
+        }
 
         def run():
-            return export_masks(fmt, out, [item], labelmap, progress=self._signal.changed.emit, **kwargs)
+            return export_masks(
+                fmt, out, [item], labelmap, progress=self._signal.changed.emit, **kwargs
+            )
 
         self.export_button.setEnabled(False)
         self.status.setText(f"exporting {item.case_id} as {fmt}…")
@@ -159,28 +176,48 @@ class ExportWidget(QWidget):
         report_error(exc)
 
     def import_cvat(self, path: str | None = None) -> list:
-        """Add a CVAT export's class and instance masks as Labels layers on the chosen layer's grid."""
+        """Add a CVAT export's class and instance masks as Labels layers on the layer's grid."""
         from napari_medseg.export.cvat import import_cvat
         from napari_medseg.layers import labels_kwargs
 
         try:
             layer = self._layer()
             if path is None:
-                path, _ = QFileDialog.getOpenFileName(self, "CVAT export (labelmap.txt or .zip)", "",
-                                                      "CVAT export (labelmap.txt *.zip)")  # fmt: skip
+                path, _ = QFileDialog.getOpenFileName(
+                    self,
+                    "CVAT export (labelmap.txt or .zip)",
+                    "",
+                    "CVAT export (labelmap.txt *.zip)",
+                )
                 if not path:
                     return []
                 path = str(Path(path).parent) if Path(path).name == "labelmap.txt" else path
             medseg = layer.metadata.get("medseg", {})
-            state = {"metadata": layer.metadata, "features": layer.features, "colormap": layer.colormap}
-            classes, instances, labelmap = import_cvat(path, medseg.get("case"), layer_labelmap(layer.data, state),
-                                                       tuple(layer.data.shape))  # fmt: skip
+            state = {
+                "metadata": layer.metadata,
+                "features": layer.features,
+                "colormap": layer.colormap,
+            }
+            classes, instances, labelmap = import_cvat(
+                path, medseg.get("case"), layer_labelmap(layer.data, state), tuple(layer.data.shape)
+            )
         except MedsegError as exc:
             report_error(exc)
             return []
         geo = {"scale": layer.scale, "translate": layer.translate}
         meta = {"medseg": {**medseg, "labelmap": labelmap, "role": "mask"}}
         return [
-            self.viewer.add_labels(classes, name=f"{layer.name} (CVAT)", metadata=meta, **geo, **labels_kwargs(labelmap)),
-            self.viewer.add_labels(instances, name="instances", metadata={"medseg": {**medseg, "role": "instances"}}, **geo),
-        ]  # fmt: skip
+            self.viewer.add_labels(
+                classes,
+                name=f"{layer.name} (CVAT)",
+                metadata=meta,
+                **geo,
+                **labels_kwargs(labelmap),
+            ),
+            self.viewer.add_labels(
+                instances,
+                name="instances",
+                metadata={"medseg": {**medseg, "role": "instances"}},
+                **geo,
+            ),
+        ]

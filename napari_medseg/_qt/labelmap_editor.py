@@ -46,7 +46,7 @@ def layer_state(layer) -> dict:
 
 
 def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> None:
-    """Show ``labelmap`` on ``layer`` and store it with the layer's volume (used by every export)."""
+    """Show ``labelmap`` on ``layer`` and store it with the layer's volume (for exports)."""
     kwargs = labels_kwargs(labelmap)
     layer.colormap = kwargs["colormap"]
     layer.features = kwargs["features"]
@@ -79,10 +79,17 @@ class LabelmapEditorWidget(QWidget):
         self.message.setWordWrap(True)
 
         buttons = QGridLayout()
-        for i, (text, slot) in enumerate([
-            ("Add", self.add), ("Recolour…", self.recolor), ("Delete", self.delete),
-            ("Renumber 1..N", self.renumber), ("Undo", self.undo), ("Load…", self.load), ("Save…", self.save),
-        ]):  # fmt: skip
+        for i, (text, slot) in enumerate(
+            [
+                ("Add", self.add),
+                ("Recolour…", self.recolor),
+                ("Delete", self.delete),
+                ("Renumber 1..N", self.renumber),
+                ("Undo", self.undo),
+                ("Load…", self.load),
+                ("Save…", self.save),
+            ]
+        ):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=slot: self._guard(s))
             buttons.addWidget(button, i // 4, i % 4)
@@ -115,7 +122,9 @@ class LabelmapEditorWidget(QWidget):
         self.layer_combo.clear()
         self.layer_combo.addItems(names)
         self.layer_combo.blockSignals(False)
-        self.layer_combo.setCurrentText(current if current in names else (names[0] if names else ""))
+        self.layer_combo.setCurrentText(
+            current if current in names else (names[0] if names else "")
+        )
         self._bind(self.layer_combo.currentText())
 
     def _bind(self, name: str) -> None:
@@ -228,7 +237,9 @@ class LabelmapEditorWidget(QWidget):
 
     def save(self, path: str | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save labelmap", "labelmap.txt", FILE_FILTER)
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save labelmap", "labelmap.txt", FILE_FILTER
+            )
             if not path:
                 return
         write_labelmap(self.editor.labelmap, path)

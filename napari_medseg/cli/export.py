@@ -1,4 +1,4 @@
-"""``napari-medseg export``: masks as CVAT Segmentation mask 1.1, NIfTI on the source grid, or COCO."""
+"""``napari-medseg export``: masks as CVAT Segmentation mask 1.1, NIfTI (source grid) or COCO."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from napari_medseg.cli._common import add_dataset_arguments, open_cases, print_json
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.io.masks import mask_path
 from napari_medseg.export import AXES, FORMATS, export_masks, item_from_case
+from napari_medseg.io.masks import mask_path
 
 HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid) or COCO RLE"
 
@@ -17,17 +17,34 @@ HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid) or COCO 
 def add_arguments(parser) -> None:
     add_dataset_arguments(parser, "export this case")
     parser.add_argument("--format", choices=FORMATS, required=True, help="output format")
-    parser.add_argument("--out", metavar="DIR", required=True,
-                        help="cvat: the export root (DIR/labelmap.txt); nifti: DIR/<case id>.nii.gz; "
-                             "coco: DIR/instances_default.json")  # fmt: skip
-    parser.add_argument("--masks", metavar="DIR",
-                        help="export these curated masks (<case id>.nii.gz, or a CVAT export) "
-                             "instead of the dataset's own")  # fmt: skip
-    parser.add_argument("--zip", action="store_true", help="cvat: write DIR.zip instead of a folder")
-    parser.add_argument("--axis", choices=list(AXES), default="axial", help="slicing axis of 3D volumes")
-    parser.add_argument("--components", choices=("2d", "3d"), default="2d",
-                        help="objects without instance ids: connected components per slice or in 3D")  # fmt: skip
-    parser.add_argument("--images", action="store_true", help="cvat: also write JPEGImages/ (8-bit slices)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="cvat: the export root (DIR/labelmap.txt); nifti: DIR/<case id>.nii.gz; "
+        "coco: DIR/instances_default.json",
+    )
+    parser.add_argument(
+        "--masks",
+        metavar="DIR",
+        help="export these curated masks (<case id>.nii.gz, or a CVAT export) "
+        "instead of the dataset's own",
+    )
+    parser.add_argument(
+        "--zip", action="store_true", help="cvat: write DIR.zip instead of a folder"
+    )
+    parser.add_argument(
+        "--axis", choices=list(AXES), default="axial", help="slicing axis of 3D volumes"
+    )
+    parser.add_argument(
+        "--components",
+        choices=("2d", "3d"),
+        default="2d",
+        help="objects without instance ids: connected components per slice or in 3D",
+    )
+    parser.add_argument(
+        "--images", action="store_true", help="cvat: also write JPEGImages/ (8-bit slices)"
+    )
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -49,9 +66,13 @@ def run(args) -> int:
         if not args.case and not _has_mask(case, args.masks):
             print(f"napari-medseg export: case {cid}: no mask, skipped", file=sys.stderr)
             continue
-        item, lm = item_from_case(case, source=dataset.root, masks=args.masks, with_image=args.images)
+        item, lm = item_from_case(
+            case, source=dataset.root, masks=args.masks, with_image=args.images
+        )
         if labelmap is not None and lm != labelmap:
-            raise MedsegError(f"case {cid!r} has a different labelmap from the other cases; export it on its own")
+            raise MedsegError(
+                f"case {cid!r} has a different labelmap from the other cases; export it on its own"
+            )
         items.append(item)
         labelmap = lm
     if not items:
@@ -61,11 +82,25 @@ def run(args) -> int:
         if sys.stderr.isatty():
             print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
-    written = export_masks(args.format, out, items, labelmap, axis=args.axis,
-                           components=args.components, images=args.images, as_zip=args.zip,
-                           progress=progress)  # fmt: skip
+    written = export_masks(
+        args.format,
+        out,
+        items,
+        labelmap,
+        axis=args.axis,
+        components=args.components,
+        images=args.images,
+        as_zip=args.zip,
+        progress=progress,
+    )
     if args.json:
-        print_json({"format": args.format, "cases": [it.case_id for it in items], "written": [str(p) for p in written]})
+        print_json(
+            {
+                "format": args.format,
+                "cases": [it.case_id for it in items],
+                "written": [str(p) for p in written],
+            }
+        )
     else:
         for p in written:
             print(p)

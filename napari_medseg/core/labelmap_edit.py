@@ -30,8 +30,12 @@ class LabelmapEditor:
     ``on_change(editor, voxels_changed)`` is called after every change and undo.
     """
 
-    def __init__(self, labelmap: LabelMap, masks: Sequence[np.ndarray] = (),
-                 on_change: Callable[[LabelmapEditor, bool], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        labelmap: LabelMap,
+        masks: Sequence[np.ndarray] = (),
+        on_change: Callable[[LabelmapEditor, bool], None] | None = None,
+    ):
         self.labelmap = labelmap
         self.masks = list(masks)
         self.on_change = on_change
@@ -42,13 +46,17 @@ class LabelmapEditor:
         return bool(self._undo)
 
     # -- operations -------------------------------------------------------------------------
-    def add(self, name: str, color: tuple[int, int, int] | None = None, label_id: int | None = None) -> Label:
+    def add(
+        self, name: str, color: tuple[int, int, int] | None = None, label_id: int | None = None
+    ) -> Label:
         lid = label_id if label_id is not None else max(self.labelmap.ids, default=0) + 1
         if lid in self.labelmap:
             raise MedsegError(f"label id {lid} already exists ({self.labelmap[lid].name!r})")
         if color is None:
             used = set(self.labelmap.colors().values())
-            color = next(default_color(i) for i in range(lid, lid + 10_000) if default_color(i) not in used)
+            color = next(
+                default_color(i) for i in range(lid, lid + 10_000) if default_color(i) not in used
+            )
         label = Label(lid, name, tuple(int(c) for c in color))
         self._apply(self.labelmap.with_label(label))
         return label
@@ -57,7 +65,11 @@ class LabelmapEditor:
         self._apply(self.labelmap.with_label(replace(self._get(label_id), name=name)))
 
     def recolor(self, label_id: int, color: tuple[int, int, int]) -> None:
-        self._apply(self.labelmap.with_label(replace(self._get(label_id), color=tuple(int(c) for c in color))))
+        self._apply(
+            self.labelmap.with_label(
+                replace(self._get(label_id), color=tuple(int(c) for c in color))
+            )
+        )
 
     def delete(self, label_id: int) -> None:
         """Remove a label; its voxels become background."""
@@ -73,7 +85,9 @@ class LabelmapEditor:
         self._get(source_id), self._get(target_id)
         if source_id == 0:
             raise MedsegError("the background cannot be merged into another label")
-        self._apply(LabelMap(lab for lab in self.labelmap if lab.id != source_id), {source_id: target_id})
+        self._apply(
+            LabelMap(lab for lab in self.labelmap if lab.id != source_id), {source_id: target_id}
+        )
 
     def renumber(self, mapping: Mapping[int, int] | None = None) -> None:
         """Give labels new ids (default: 1..N in the current order), rewriting the voxels."""
@@ -89,14 +103,19 @@ class LabelmapEditor:
             raise MedsegError("renumbering would give two labels the same id")
         if any(i < 0 for i in new_ids):
             raise MedsegError("label ids must be positive")
-        labels = sorted((replace(lab, id=mapping.get(lab.id, lab.id)) for lab in self.labelmap), key=lambda lab: lab.id)
+        labels = sorted(
+            (replace(lab, id=mapping.get(lab.id, lab.id)) for lab in self.labelmap),
+            key=lambda lab: lab.id,
+        )
         self._apply(LabelMap(labels), mapping)
 
     def undo(self) -> None:
         if not self._undo:
             raise MedsegError("nothing to undo")
         step = self._undo.pop()
-        for mask, (idx, old) in zip(self.masks, step.voxels, strict=False):  # no voxels: label-only step
+        for mask, (idx, old) in zip(
+            self.masks, step.voxels, strict=False
+        ):  # no voxels: label-only step
             mask[np.unravel_index(idx, mask.shape)] = old
         self.labelmap = step.labelmap
         self._notify(bool(step.voxels) and any(len(i) for i, _ in step.voxels))
@@ -131,7 +150,7 @@ class LabelmapEditor:
 
 
 def _rewrite(mask: np.ndarray, remap: Mapping[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``remap`` to ``mask`` in place (views too); return (flat indices changed, old values)."""
+    """Apply ``remap`` to ``mask`` in place (views too); return (flat indices, old values)."""
     keys = np.fromiter(remap, dtype=np.int64)
     idx = np.flatnonzero(np.isin(mask, keys))
     where = np.unravel_index(idx, mask.shape)

@@ -26,11 +26,15 @@ def cvat_problems(labelmap: LabelMap) -> list[str]:
         if not name.strip():
             problems.append(f"label {lab.id} has an empty name")
         if ":" in name:
-            problems.append(f"label name {name!r} contains ':' (labelmap.txt fields are ':'-separated)")
+            problems.append(
+                f"label name {name!r} contains ':' (labelmap.txt fields are ':'-separated)"
+            )
         if "\n" in name or "\r" in name:
             problems.append(f"label name {name!r} contains a line break")
         if name != name.lstrip() or name.lstrip().startswith("#"):
-            problems.append(f"label name {name!r} starts with a space or '#' (CVAT strips or skips it)")
+            problems.append(
+                f"label name {name!r} starts with a space or '#' (CVAT strips or skips it)"
+            )
         if len(lab.color) != 3 or any(not 0 <= int(c) <= 255 for c in lab.color):
             problems.append(f"label {name!r} colour {lab.color} is not 8-bit RGB")
         if lab.id != 0 and tuple(lab.color) == BACKGROUND_COLOR:
@@ -55,11 +59,15 @@ def check_cvat(labelmap: LabelMap) -> None:
 def format_cvat(labelmap: LabelMap) -> str:
     """``labelmap.txt`` text: header, then ``name:r,g,b::`` per label in id order."""
     check_cvat(labelmap)
-    lines = [CVAT_HEADER] + [f"{lab.name}:{','.join(str(int(c)) for c in lab.color)}::" for lab in labelmap]
+    lines = [CVAT_HEADER] + [
+        f"{lab.name}:{','.join(str(int(c)) for c in lab.color)}::" for lab in labelmap
+    ]
     return "\n".join(lines) + "\n"
 
 
-def parse_cvat(text: str, path: str | Path | None = None) -> list[tuple[str, tuple[int, int, int] | None]]:
+def parse_cvat(
+    text: str, path: str | Path | None = None
+) -> list[tuple[str, tuple[int, int, int] | None]]:
     """``(name, colour)`` per label line in file order, parsed as CVAT/Datumaro does."""
     out = []
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -68,7 +76,9 @@ def parse_cvat(text: str, path: str | Path | None = None) -> list[tuple[str, tup
             continue
         fields = line.split(":")
         if len(fields) != 4:
-            raise ReadError(f"line {lineno}: expected 'name:r,g,b:parts:actions', got {line!r}", path)
+            raise ReadError(
+                f"line {lineno}: expected 'name:r,g,b:parts:actions', got {line!r}", path
+            )
         name, color = fields[0], fields[1].strip()
         rgb = None
         if color:
@@ -77,7 +87,9 @@ def parse_cvat(text: str, path: str | Path | None = None) -> list[tuple[str, tup
             except ValueError:
                 rgb = ()
             if len(rgb) != 3 or any(not 0 <= c <= 255 for c in rgb):
-                raise ReadError(f"line {lineno}: colour {color!r} is not three 0-255 integers", path)
+                raise ReadError(
+                    f"line {lineno}: colour {color!r} is not three 0-255 integers", path
+                )
         out.append((name, rgb))
     names = [n for n, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -134,9 +146,15 @@ def from_dataset_json(meta: dict, path: str | Path | None = None) -> LabelMap:
         if isinstance(value, list):
             continue
         try:
-            lid, name = (int(key), str(value)) if str(key).strip().lstrip("-").isdigit() else (int(value), str(key))
+            lid, name = (
+                (int(key), str(value))
+                if str(key).strip().lstrip("-").isdigit()
+                else (int(value), str(key))
+            )
         except (TypeError, ValueError) as exc:
-            raise ReadError(f"label entry {key!r}: {value!r} is not an id and a name", path) from exc
+            raise ReadError(
+                f"label entry {key!r}: {value!r} is not an id and a name", path
+            ) from exc
         names[lid] = name
     return LabelMap.from_names(names)
 
@@ -149,7 +167,10 @@ def to_dataset_json(labelmap: LabelMap, style: str = "msd") -> dict:
 
 
 def to_json_text(labelmap: LabelMap) -> str:
-    return json.dumps({"format": JSON_FORMAT, "version": 1, "labels": labelmap.to_json()}, indent=2) + "\n"
+    return (
+        json.dumps({"format": JSON_FORMAT, "version": 1, "labels": labelmap.to_json()}, indent=2)
+        + "\n"
+    )
 
 
 def _load_json(path: Path) -> dict:
@@ -177,7 +198,7 @@ def read_labelmap(path: str | Path, reference: LabelMap | None = None) -> LabelM
 
 
 def write_labelmap(labelmap: LabelMap, path: str | Path, style: str = "msd") -> Path:
-    """Write by suffix: ``.txt`` CVAT, ``dataset.json`` (labels merged into an existing one), else our JSON.
+    """Write by suffix: ``.txt`` CVAT, ``dataset.json`` (labels merged in), else our JSON.
 
     An existing ``dataset.json`` keeps all its other keys.
     """

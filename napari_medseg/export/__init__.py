@@ -46,15 +46,26 @@ class ExportItem:
     def __post_init__(self):
         self.classes = np.asarray(self.classes)
         if self.classes.ndim not in (2, 3):
-            raise MedsegError(f"case {self.case_id!r}: mask must be 2D or 3D, got shape {self.classes.shape}")
+            raise MedsegError(
+                f"case {self.case_id!r}: mask must be 2D or 3D, got shape {self.classes.shape}"
+            )
         if not np.issubdtype(self.classes.dtype, np.integer) and self.classes.dtype != bool:
-            raise MedsegError(f"case {self.case_id!r}: mask must hold integer labels, got {self.classes.dtype}")
+            raise MedsegError(
+                f"case {self.case_id!r}: mask must hold integer labels, got {self.classes.dtype}"
+            )
         if self.instances is not None and np.shape(self.instances) != self.classes.shape:
-            raise MedsegError(f"case {self.case_id!r}: instance mask shape {np.shape(self.instances)} "
-                              f"differs from the class mask {self.classes.shape}")  # fmt: skip
-        if self.image is not None and np.shape(self.image)[: self.classes.ndim] != self.classes.shape:
-            raise MedsegError(f"case {self.case_id!r}: image shape {np.shape(self.image)} "
-                              f"differs from the mask {self.classes.shape}")  # fmt: skip
+            raise MedsegError(
+                f"case {self.case_id!r}: instance mask shape {np.shape(self.instances)} "
+                f"differs from the class mask {self.classes.shape}"
+            )
+        if (
+            self.image is not None
+            and np.shape(self.image)[: self.classes.ndim] != self.classes.shape
+        ):
+            raise MedsegError(
+                f"case {self.case_id!r}: image shape {np.shape(self.image)} "
+                f"differs from the mask {self.classes.shape}"
+            )
 
 
 def axis_index(axis: int | str) -> int:
@@ -123,8 +134,9 @@ def _is_cvat_export(path: Path) -> bool:
     return CvatMaskDataset.detect(path)
 
 
-def item_from_case(case, source: Path | None = None, masks: str | Path | None = None,
-                   with_image: bool = False) -> tuple[ExportItem, LabelMap]:  # fmt: skip
+def item_from_case(
+    case, source: Path | None = None, masks: str | Path | None = None, with_image: bool = False
+) -> tuple[ExportItem, LabelMap]:
     """The export item of a dataset case and its labelmap.
 
     ``masks`` replaces the dataset's own mask: a folder of curated ``<case id>.nii.gz`` (read
@@ -164,9 +176,18 @@ def item_from_case(case, source: Path | None = None, masks: str | Path | None = 
     return item, labelmap
 
 
-def export_masks(fmt: str, out: str | Path, items: list[ExportItem], labelmap: LabelMap, *,
-                 axis: int | str = 0, components: str = "2d", images: bool = False,
-                 as_zip: bool = False, progress=None) -> list[Path]:  # fmt: skip
+def export_masks(
+    fmt: str,
+    out: str | Path,
+    items: list[ExportItem],
+    labelmap: LabelMap,
+    *,
+    axis: int | str = 0,
+    components: str = "2d",
+    images: bool = False,
+    as_zip: bool = False,
+    progress=None,
+) -> list[Path]:
     """Export ``items`` as ``fmt`` (cvat, nifti, coco) under ``out``; returns what was written.
 
     ``cvat``: ``out`` is the export root (``out/labelmap.txt``), or ``out.zip`` with ``as_zip``;
@@ -178,7 +199,9 @@ def export_masks(fmt: str, out: str | Path, items: list[ExportItem], labelmap: L
 
         if as_zip and out.suffix.lower() != ".zip":
             out = out.with_name(out.name + ".zip")
-        res = export_cvat(out, items, labelmap, axis=axis, components=components, images=images, progress=progress)
+        res = export_cvat(
+            out, items, labelmap, axis=axis, components=components, images=images, progress=progress
+        )
         return [res.path]
     if fmt == "nifti":
         from napari_medseg.export.nifti import export_nifti
@@ -187,5 +210,7 @@ def export_masks(fmt: str, out: str | Path, items: list[ExportItem], labelmap: L
     if fmt == "coco":
         from napari_medseg.export.coco import export_coco
 
-        return [export_coco(out, items, labelmap, axis=axis, components=components, progress=progress)]
+        return [
+            export_coco(out, items, labelmap, axis=axis, components=components, progress=progress)
+        ]
     raise MedsegError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")

@@ -60,15 +60,22 @@ def _bbox(mask: np.ndarray) -> list[int]:
     return [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)]
 
 
-def coco_document(items: Sequence[ExportItem], labelmap: LabelMap, axis: int | str = 0,
-                  components: str = "2d", progress: Callable[[int, int], None] | None = None) -> dict:  # fmt: skip
+def coco_document(
+    items: Sequence[ExportItem],
+    labelmap: LabelMap,
+    axis: int | str = 0,
+    components: str = "2d",
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """The COCO instances document: images (one per slice), categories, RLE annotations."""
     axis = axis_index(axis)
     labelmap = labelmap.ensure(int(v) for item in items for v in np.unique(item.classes))
     doc = {
         "info": {"description": "napari-medseg export"},
         "licenses": [],
-        "categories": [{"id": lab.id, "name": lab.name, "supercategory": ""} for lab in labelmap.foreground()],
+        "categories": [
+            {"id": lab.id, "name": lab.name, "supercategory": ""} for lab in labelmap.foreground()
+        ],
         "images": [],
         "annotations": [],
     }
@@ -85,14 +92,23 @@ def coco_document(items: Sequence[ExportItem], labelmap: LabelMap, axis: int | s
             objects, _ = slice_objects(cls, ins, iid)
             image_id = len(doc["images"]) + 1
             h, w = cls.shape
-            doc["images"].append({"id": image_id, "file_name": f"{iid}.png", "height": int(h), "width": int(w)})
+            doc["images"].append(
+                {"id": image_id, "file_name": f"{iid}.png", "height": int(h), "width": int(w)}
+            )
             for obj in np.unique(objects[objects > 0]):
                 m = objects == obj
-                doc["annotations"].append({
-                    "id": len(doc["annotations"]) + 1, "image_id": image_id,
-                    "category_id": int(cls[m][0]), "segmentation": encode(m), "area": int(m.sum()),
-                    "bbox": _bbox(m), "iscrowd": 1, "attributes": {"instance": int(obj)},
-                })  # fmt: skip
+                doc["annotations"].append(
+                    {
+                        "id": len(doc["annotations"]) + 1,
+                        "image_id": image_id,
+                        "category_id": int(cls[m][0]),
+                        "segmentation": encode(m),
+                        "area": int(m.sum()),
+                        "bbox": _bbox(m),
+                        "iscrowd": 1,
+                        "attributes": {"instance": int(obj)},
+                    }
+                )
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -100,7 +116,7 @@ def coco_document(items: Sequence[ExportItem], labelmap: LabelMap, axis: int | s
 
 
 def export_coco(out: str | Path, items: Sequence[ExportItem], labelmap: LabelMap, **kw) -> Path:
-    """Write the COCO document to ``out`` (a ``.json`` file, or a folder: ``<out>/instances_default.json``)."""
+    """Write the COCO document to ``out.json``, or to ``<out>/instances_default.json``."""
     out = Path(out)
     path = out if out.suffix.lower() == ".json" else out / JSON_NAME
     if not items:

@@ -8,7 +8,6 @@ image names in ``JPEGImages/``.
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import zipfile
@@ -60,17 +59,26 @@ def cvat_labelmap(labelmap: LabelMap, items: Sequence[ExportItem]) -> LabelMap:
     present: set[int] = {0}
     for item in items:
         hi = int(item.classes.max())
-        if hi >= len(labelmap) or any(i not in labelmap for i in range(hi + 1)):  # else all are declared
+        if hi >= len(labelmap) or any(
+            i not in labelmap for i in range(hi + 1)
+        ):  # else all are declared
             present.update(present_ids(item.classes))
     out = labelmap.ensure(present)
     if out[0].color != BACKGROUND_COLOR:
-        raise MedsegError(f"the background label {out[0].name!r} must be black: CVAT paints unannotated pixels black")
+        raise MedsegError(
+            f"the background label {out[0].name!r} must be black: "
+            "CVAT paints unannotated pixels black"
+        )
     return out
 
 
 def present_ids(mask: np.ndarray) -> list[int]:
     """The ids a mask uses (``bincount`` is much faster than ``unique`` for 8/16-bit masks)."""
-    if mask.dtype.itemsize <= 2 and np.issubdtype(mask.dtype, np.unsignedinteger) or mask.dtype == bool:
+    if (
+        mask.dtype.itemsize <= 2
+        and np.issubdtype(mask.dtype, np.unsignedinteger)
+        or mask.dtype == bool
+    ):
         return np.flatnonzero(np.bincount(mask.ravel())).tolist()
     return np.unique(mask).tolist()
 
@@ -112,7 +120,9 @@ def encode_colored(index: np.ndarray, lut: np.ndarray, compress_level: int = 1) 
     ys, xs = np.flatnonzero(index.any(axis=1)), np.flatnonzero(index.any(axis=0))
     if ys.size:
         y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
-        rows[y0:y1, 1 + 3 * x0 : 1 + 3 * x1] = lut.take(index[y0:y1, x0:x1], axis=0).reshape(y1 - y0, -1)
+        rows[y0:y1, 1 + 3 * x0 : 1 + 3 * x1] = lut.take(index[y0:y1, x0:x1], axis=0).reshape(
+            y1 - y0, -1
+        )
     return _png(rows, w, h, 2, compress_level)
 
 
@@ -125,9 +135,14 @@ def _png(rows: np.ndarray, w: int, h: int, color_type: int, compress_level: int)
 def _check_output(out: Path, items: Sequence[ExportItem]) -> None:
     for item in items:
         if item.source is not None:
-            check_output_dir(out if out.suffix.lower() != ".zip" else out.parent / out.stem, item.source)
+            check_output_dir(
+                out if out.suffix.lower() != ".zip" else out.parent / out.stem, item.source
+            )
     if out.is_dir() and any(out.iterdir()) and not (out / "labelmap.txt").is_file():
-        raise WriteError("output folder is not empty and is not a previous CVAT export; choose an empty folder", out)
+        raise WriteError(
+            "output folder is not empty and is not a previous CVAT export; choose an empty folder",
+            out,
+        )
     if out.exists() and out.is_file() and out.suffix.lower() != ".zip":
         raise WriteError("output exists and is a file", out)
 
@@ -168,7 +183,9 @@ def export_cvat(
     for item in items:
         ids = item_ids(item.case_id, item.classes.shape, axis)
         if set(ids) & set(result.items):
-            raise MedsegError(f"case {item.case_id!r} gives item names already used by another case")
+            raise MedsegError(
+                f"case {item.case_id!r} gives item names already used by another case"
+            )
         result.items += ids
         inst = item.instances
         if inst is None and components == "3d" and item.classes.ndim == 3:
@@ -182,16 +199,25 @@ def export_cvat(
         cls = take(item.classes, axis, i) if three_d else item.classes
         ins = None if inst is None else (take(inst, axis, i) if three_d else inst)
         if ins is None and not cls.any():  # empty slice: the same two black PNGs every time
-            files = [(f"SegmentationClass/{iid}.png", blank(cls.shape)),
-                     (f"SegmentationObject/{iid}.png", blank(cls.shape))]  # fmt: skip
+            files = [
+                (f"SegmentationClass/{iid}.png", blank(cls.shape)),
+                (f"SegmentationObject/{iid}.png", blank(cls.shape)),
+            ]
             warn = []
         else:
             objects, warn = slice_objects(cls, ins, iid)
-            files = [(f"SegmentationClass/{iid}.png", encode_png(lut.take(cls, axis=0), compress_level)),
-                     (f"SegmentationObject/{iid}.png", encode_png(VOC_COLORMAP.take(objects, axis=0), compress_level))]  # fmt: skip
+            files = [
+                (f"SegmentationClass/{iid}.png", encode_png(lut.take(cls, axis=0), compress_level)),
+                (
+                    f"SegmentationObject/{iid}.png",
+                    encode_png(VOC_COLORMAP.take(objects, axis=0), compress_level),
+                ),
+            ]
         if images and item.image is not None:
             img = take(item.image, axis, i) if three_d else item.image
-            files.append((f"JPEGImages/{iid}.png", encode_png(to_uint8(img, item.window), compress_level)))
+            files.append(
+                (f"JPEGImages/{iid}.png", encode_png(to_uint8(img, item.window), compress_level))
+            )
         return files, warn
 
     n = len(jobs)
@@ -226,7 +252,9 @@ class _Sink:
         self._ctx = atomic_path(self.out) if self.zip else atomic_dir(self.out)
         self.tmp = self._ctx.__enter__()
         if self.zip:
-            self._zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_STORED)  # PNGs are compressed already
+            self._zf = zipfile.ZipFile(
+                self.tmp, "w", zipfile.ZIP_STORED
+            )  # PNGs are compressed already
         self._dirs: set[Path] = set()
         return self
 
@@ -269,7 +297,9 @@ def import_cvat(
         from napari_medseg.export import safe_case_name
 
         if safe_case_name(case_id) not in cases:
-            raise MedsegError(f"no case {case_id!r} in this CVAT export (it has {sorted(cases)})", path)
+            raise MedsegError(
+                f"no case {case_id!r} in this CVAT export (it has {sorted(cases)})", path
+            )
         case_id = safe_case_name(case_id)
     lm = export.labelmap(labelmap)
     classes, instances, _ = export.read_case(case_id, lm, shape=shape)

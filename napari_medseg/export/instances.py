@@ -30,8 +30,10 @@ def components(classes: np.ndarray, start: int = 1) -> tuple[np.ndarray, int]:
     from scipy import ndimage
 
     out = np.zeros(classes.shape, dtype=np.int32)
-    nz = [np.flatnonzero(classes.any(axis=tuple(k for k in range(classes.ndim) if k != a)))
-          for a in range(classes.ndim)]  # fmt: skip
+    nz = [
+        np.flatnonzero(classes.any(axis=tuple(k for k in range(classes.ndim) if k != a)))
+        for a in range(classes.ndim)
+    ]
     if not nz[0].size:
         return out, start
     box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in nz)
@@ -55,7 +57,9 @@ def volume_components(classes: np.ndarray) -> np.ndarray:
     return ids
 
 
-def slice_objects(classes: np.ndarray, instances: np.ndarray | None, where: str) -> tuple[np.ndarray, list[str]]:
+def slice_objects(
+    classes: np.ndarray, instances: np.ndarray | None, where: str
+) -> tuple[np.ndarray, list[str]]:
     """8-bit object ids for one 2D slice and any warnings.
 
     User instance ids from 1 to 255 are kept (so they come back unchanged on import); larger
@@ -80,7 +84,10 @@ def slice_objects(classes: np.ndarray, instances: np.ndarray | None, where: str)
         pairs = np.unique(np.stack([inst[fg], classes[fg].astype(np.int64)]), axis=1)
         dup = np.unique(pairs[0][np.r_[False, pairs[0][1:] == pairs[0][:-1]]])
         if dup.size:
-            raise MedsegError(f"{where}: instance {int(dup[0])} covers more than one class; CVAT keeps one class per instance")
+            raise MedsegError(
+                f"{where}: instance {int(dup[0])} covers more than one class; "
+                "CVAT keeps one class per instance"
+            )
     uncovered = (classes > 0) & ~fg
     if uncovered.any():
         extra, _ = components(np.where(uncovered, classes, 0), start=int(inst.max()) + 1)

@@ -26,8 +26,9 @@ def native_suffix(reference: Volume) -> str:
     return MASK_SUFFIX
 
 
-def export_nifti(out_dir: str | Path, items: list[ExportItem], suffix: str = MASK_SUFFIX,
-                 progress=None) -> list[Path]:  # fmt: skip
+def export_nifti(
+    out_dir: str | Path, items: list[ExportItem], suffix: str = MASK_SUFFIX, progress=None
+) -> list[Path]:
     """Write ``<out_dir>/<case id><suffix>`` per item, each on its reference volume's grid."""
     out_dir = Path(out_dir)
     written = []
@@ -47,6 +48,8 @@ def write_file(path: str | Path, item: ExportItem) -> Path:
     if item.source is not None:
         check_output_dir(Path(path).parent, item.source)
     if item.classes.shape != tuple(item.reference.shape[: item.reference.spatial_ndim]):
-        raise MedsegError(f"case {item.case_id!r}: mask shape {item.classes.shape} differs from its image "
-                          f"{tuple(item.reference.shape[: item.reference.spatial_ndim])}")  # fmt: skip
+        raise MedsegError(
+            f"case {item.case_id!r}: mask shape {item.classes.shape} differs from its image "
+            f"{tuple(item.reference.shape[: item.reference.spatial_ndim])}"
+        )
     return write_mask(item.reference, item.classes, path)

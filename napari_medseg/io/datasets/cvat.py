@@ -38,9 +38,14 @@ def check_member(info: zipfile.ZipInfo, archive: Path) -> None:
     name = info.filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or (parts and parts[0].endswith(":")) or ".." in parts:
-        raise ReadError(f"zip entry {info.filename!r} would escape the target folder; refusing the archive", archive)
+        raise ReadError(
+            f"zip entry {info.filename!r} would escape the target folder; refusing the archive",
+            archive,
+        )
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise ReadError(f"zip entry {info.filename!r} is a symbolic link; refusing the archive", archive)
+        raise ReadError(
+            f"zip entry {info.filename!r} is a symbolic link; refusing the archive", archive
+        )
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> Path:
@@ -66,9 +71,15 @@ class _Files:
                 raise ReadError(f"not a readable zip archive ({exc})", path) from exc
             for info in self.zip.infolist():
                 check_member(info, path)
-            self.names = {i.filename.replace("\\", "/") for i in self.zip.infolist() if not i.is_dir()}
+            self.names = {
+                i.filename.replace("\\", "/") for i in self.zip.infolist() if not i.is_dir()
+            }
         else:
-            self.names = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file() and visible(p)}
+            self.names = {
+                p.relative_to(path).as_posix()
+                for p in path.rglob("*")
+                if p.is_file() and visible(p)
+            }
 
     def read(self, name: str) -> bytes:
         try:
@@ -78,7 +89,7 @@ class _Files:
 
 
 def find_root(names: set[str]) -> str | None:
-    """The prefix ('' or 'a/b/') of the shallowest ``labelmap.txt`` next to ``SegmentationClass/``."""
+    """Prefix ('' or 'a/b/') of the shallowest ``labelmap.txt`` beside ``SegmentationClass/``."""
     for name in sorted(names, key=lambda n: n.count("/")):
         if name.rsplit("/", 1)[-1] != "labelmap.txt" or name.count("/") > MAX_DEPTH:
             continue
@@ -94,7 +105,10 @@ def decode(data: bytes, where: str) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.mode.startswith("I") or im.mode == "F":
-                raise ReadError(f"{im.mode} image: CVAT masks must be 8-bit (16-bit values are cut mod 256)", where)
+                raise ReadError(
+                    f"{im.mode} image: CVAT masks must be 8-bit (16-bit values are cut mod 256)",
+                    where,
+                )
             if im.mode == "P":
                 im = im.convert("RGB")  # CVAT (OpenCV) expands palettes: the palette colours count
             elif im.mode not in ("L", "RGB", "RGBA"):
@@ -108,7 +122,9 @@ def decode(data: bytes, where: str) -> np.ndarray:
 
 def _by_color(rgb: np.ndarray, table: dict[int, int], where: str) -> np.ndarray:
     """Map RGB pixels to ids through ``{packed colour: id}``; undeclared colours are errors."""
-    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    packed = (
+        (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    )
     uniq, inverse = np.unique(packed, return_inverse=True)
     ids = np.empty(uniq.size, dtype=np.int64)
     for k, value in enumerate(uniq):
@@ -137,7 +153,9 @@ class CvatExport:
         if root is None:
             raise ReadError("no labelmap.txt next to a SegmentationClass/ folder", self.path)
         self.root = root
-        self.entries = parse_cvat(self.files.read(root + "labelmap.txt").decode("utf-8"), self.path / "labelmap.txt")
+        self.entries = parse_cvat(
+            self.files.read(root + "labelmap.txt").decode("utf-8"), self.path / "labelmap.txt"
+        )
 
     def labelmap(self, reference: LabelMap | None = None) -> LabelMap:
         return labelmap_from_cvat(self.entries, reference)
@@ -147,7 +165,7 @@ class CvatExport:
         prefix = self.root + "ImageSets/Segmentation/"
         out: dict[str, None] = {}
         for name in sorted(self.files.names):
-            rest = name[len(prefix):] if name.startswith(prefix) else ""
+            rest = name[len(prefix) :] if name.startswith(prefix) else ""
             if not rest.endswith(".txt") or "/" in rest or "_" in rest:
                 continue
             for line in self.files.read(name).decode("utf-8").splitlines():
@@ -190,8 +208,11 @@ class CvatExport:
         from PIL import Image
 
         for iid, _, _ in self.cases()[case_id]:
-            name = self._find("JPEGImages", iid, IMAGE_EXTS) if images else (
-                self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid))
+            name = (
+                self._find("JPEGImages", iid, IMAGE_EXTS)
+                if images
+                else (self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid))
+            )
             if name:
                 with Image.open(io.BytesIO(self.files.read(name))) as im:
                     bands = len(im.getbands()) if im.mode != "P" else 3
@@ -209,13 +230,21 @@ class CvatExport:
         n = max(e[2] for e in entries) + 1
         return (n, *hw) if axis == 0 else (hw[0], n, hw[1]) if axis == 1 else (hw[0], hw[1], n)
 
-    def read_case(self, case_id: str, labelmap: LabelMap, shape: tuple[int, ...] | None = None,
-                  with_image: bool = False):  # fmt: skip
+    def read_case(
+        self,
+        case_id: str,
+        labelmap: LabelMap,
+        shape: tuple[int, ...] | None = None,
+        with_image: bool = False,
+    ):
         """``(class ids, instance ids, image or None)`` of a case, in display order."""
         entries = self.cases()[case_id]
         own = self.case_shape(case_id)
         if shape is not None and tuple(shape) != own:
-            raise ReadError(f"case {case_id!r} is {own} in the export but the volume is {tuple(shape)}", self.path)
+            raise ReadError(
+                f"case {case_id!r} is {own} in the export but the volume is {tuple(shape)}",
+                self.path,
+            )
         id_of = {lab.name: lab.id for lab in labelmap}
         file_ids = [id_of[name] for name, _ in self.entries]
         colors = {_pack(c): id_of[n] for n, c in self.entries if c is not None}
@@ -249,7 +278,11 @@ class CvatExport:
 
     @staticmethod
     def _put(volume: np.ndarray, axis, idx, arr: np.ndarray, where: str) -> None:
-        expect = volume.shape if axis is None else tuple(s for k, s in enumerate(volume.shape[:3]) if k != axis)
+        expect = (
+            volume.shape
+            if axis is None
+            else tuple(s for k, s in enumerate(volume.shape[:3]) if k != axis)
+        )
         if arr.shape[:2] != tuple(expect[:2]):
             raise ReadError(f"image is {arr.shape[:2]}, expected {tuple(expect[:2])}", where)
         if axis is None:
@@ -295,15 +328,24 @@ class CvatMaskDataset(Dataset):
         source = Source(self.root, "pixels", DisplayTransform.identity(len(shape)))
 
         def vol(name, k, dtype, labelmap, rgb=False, full_shape=shape):
-            return Volume(name, full_shape, np.dtype(dtype), geom, lambda: self._arrays(case_id)[k],
-                          rgb=rgb, labelmap=labelmap, source=source)  # fmt: skip
+            return Volume(
+                name,
+                full_shape,
+                np.dtype(dtype),
+                geom,
+                lambda: self._arrays(case_id)[k],
+                rgb=rgb,
+                labelmap=labelmap,
+                source=source,
+            )
 
-        masks = [vol("label", 0, label_dtype(self.labelmap), self.labelmap),
-                 vol("instances", 1, np.uint8, LabelMap.from_names({}))]  # fmt: skip
+        masks = [
+            vol("label", 0, label_dtype(self.labelmap), self.labelmap),
+            vol("instances", 1, np.uint8, LabelMap.from_names({})),
+        ]
         images = []
         frame = self.export.slice_shape(case_id, images=True)
         if frame is not None:
             rgb = len(frame) == 3
             images.append(vol("image", 2, np.uint8, None, rgb=rgb, full_shape=shape + frame[2:]))
         return Case(case_id, images, masks, metadata={"items": len(self._cases[case_id])})
-
