@@ -1,4 +1,4 @@
-"""Pre-segment widget in a real viewer: threshold and U-Net on a case, a dataset run, fine-tuning."""
+"""Pre-segment widget in a real viewer: threshold and U-Net on a case, dataset runs, fine-tuning."""
 
 from __future__ import annotations
 

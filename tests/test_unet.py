@@ -1,4 +1,4 @@
-"""The U-Net engine: published state-dict layout, checkpoints, batched inference, masks on the grid."""
+"""U-Net engine: published state-dict layout, checkpoints, batched inference, masks on the grid."""
 
 from __future__ import annotations
 
