@@ -71,10 +71,11 @@ class SamWidget(QWidget):
         self.worker = None
         self.busy = False  # a worker is queued or running
         self._cancel = False
+        self._stale = False  # prompts changed while busy: decode again when done
         self._build_ui()
         self.progress_changed.connect(self._on_progress)
         for key, action in KEYS.items():
-            self.viewer.bind_key(key, lambda _v, a=action: getattr(self, a)(), overwrite=True)
+            self.viewer.bind_key(key, lambda _v, a=action: self._safe(getattr(self, a)), overwrite=True)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._active_changed)
@@ -113,7 +114,7 @@ class SamWidget(QWidget):
         self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.5)
 
         self.embed_button = QPushButton("Embed this case")
-        self.embed_button.clicked.connect(self.embed_case)
+        self.embed_button.clicked.connect(lambda: self._safe(self.embed_case))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
@@ -131,7 +132,7 @@ class SamWidget(QWidget):
             ("Segment all boxes", self.segment_boxes),
         ]):  # fmt: skip
             b = QPushButton(text)
-            b.clicked.connect(slot)
+            b.clicked.connect(lambda _checked=False, f=slot: self._safe(f))
             buttons.addWidget(b, i // 2, i % 2)
 
         form = QFormLayout()
@@ -268,6 +269,18 @@ class SamWidget(QWidget):
         self.cancel_button.setEnabled(False)
         self.embed_button.setEnabled(True)
         self._show_cache()
+        if self._stale:
+            self._stale = False
+            self._prompt_changed()
+
+    def _safe(self, action):
+        """Run a button or key action; a MedsegError becomes a notification, not a traceback."""
+        try:
+            return action()
+        except MedsegError as exc:
+            self.status.setText(str(exc))
+            report_error(exc)
+            return None
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(1, total))
@@ -323,8 +336,10 @@ class SamWidget(QWidget):
         return self.viewer.layers[POSITIVE], self.viewer.layers[NEGATIVE], self.viewer.layers[BOX]
 
     def _prompt_changed(self, _event=None) -> None:
-        if not self.busy:
-            self.update_preview()
+        if self.busy:
+            self._stale = True
+        else:
+            self._safe(self.update_preview)
 
     def current_prompt(self):
         pos, neg, box = self.prompt_layers()
@@ -469,11 +484,7 @@ class SamWidget(QWidget):
 
     def segment_boxes(self):
         """One SAM mask per box, all slices in one batch (one undo step)."""
-        try:
-            prompts, labelmap = self.box_prompts()
-        except MedsegError as exc:
-            report_error(exc)
-            return None
+        prompts, labelmap = self.box_prompts()
         params = self.session_params()
 
         def job():
