@@ -22,6 +22,7 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 
+FORMATS = ("cvat", "nifti", "coco")
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
 PREFIXES = ("slice", "coronal", "sagittal")
 SLICE_NAME = re.compile(r"^(slice|coronal|sagittal)_(\d+)$")
@@ -45,6 +46,8 @@ class ExportItem:
 
     def __post_init__(self):
         self.classes = np.asarray(self.classes)
+        if self.classes.dtype == bool:
+            self.classes = self.classes.astype(np.uint8)
         if self.classes.ndim not in (2, 3):
             raise MedsegError(
                 f"case {self.case_id!r}: mask must be 2D or 3D, got shape {self.classes.shape}"
@@ -114,9 +117,6 @@ def to_uint8(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarra
     scale = 255.0 / (hi - lo) if hi > lo else 0.0
     out = (image.astype(np.float32) - lo) * scale
     return np.clip(out, 0, 255).round().astype(np.uint8)
-
-
-FORMATS = ("cvat", "nifti", "coco")
 
 
 def image_window(vol: Volume, arr: np.ndarray) -> tuple[float, float] | None:

@@ -21,12 +21,13 @@ import numpy as np
 
 from napari_medseg.core.atomic import atomic_dir, atomic_path, check_output_dir
 from napari_medseg.core.errors import MedsegError, WriteError
-from napari_medseg.core.labelmap import BACKGROUND_COLOR, Label, LabelMap
+from napari_medseg.core.labelmap import BACKGROUND_COLOR, LabelMap
 from napari_medseg.core.labelmap_io import format_cvat
 from napari_medseg.export import ExportItem, axis_index, item_ids, take, to_uint8
 from napari_medseg.export.instances import slice_objects, volume_components
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
 SUBSET_FILE = "ImageSets/Segmentation/default.txt"
 
 
@@ -59,9 +60,8 @@ def cvat_labelmap(labelmap: LabelMap, items: Sequence[ExportItem]) -> LabelMap:
     present: set[int] = {0}
     for item in items:
         hi = int(item.classes.max())
-        if hi >= len(labelmap) or any(
-            i not in labelmap for i in range(hi + 1)
-        ):  # else all are declared
+        # Counting the ids used is only needed when some id up to the maximum is undeclared.
+        if hi >= len(labelmap) or any(i not in labelmap for i in range(hi + 1)):
             present.update(present_ids(item.classes))
     out = labelmap.ensure(present)
     if out[0].color != BACKGROUND_COLOR:
@@ -74,11 +74,7 @@ def cvat_labelmap(labelmap: LabelMap, items: Sequence[ExportItem]) -> LabelMap:
 
 def present_ids(mask: np.ndarray) -> list[int]:
     """The ids a mask uses (``bincount`` is much faster than ``unique`` for 8/16-bit masks)."""
-    if (
-        mask.dtype.itemsize <= 2
-        and np.issubdtype(mask.dtype, np.unsignedinteger)
-        or mask.dtype == bool
-    ):
+    if mask.dtype.itemsize <= 2 and np.issubdtype(mask.dtype, np.unsignedinteger):
         return np.flatnonzero(np.bincount(mask.ravel())).tolist()
     return np.unique(mask).tolist()
 
@@ -95,7 +91,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
-    """An 8-bit PNG of a (rows, cols) grey or (rows, cols, 3) RGB uint8 array (filter 0).
+    """An 8-bit PNG of a (rows, cols) grey, (rows, cols, 3) RGB or RGBA uint8 array (filter 0).
 
     Written directly with zlib rather than PIL: PIL tries every PNG row filter on every row,
     which costs more than the rest of the export, while label images (flat colours) compress
@@ -103,10 +99,12 @@ def encode_png(pixels: np.ndarray, compress_level: int = 1) -> bytes:
     """
     h, w = pixels.shape[:2]
     c = pixels.shape[2] if pixels.ndim == 3 else 1
+    if c not in COLOR_TYPES:
+        raise MedsegError(f"cannot write a {c}-channel image as PNG")
     rows = np.empty((h, w * c + 1), dtype=np.uint8)
     rows[:, 0] = 0  # filter type "None" for every row
     rows[:, 1:] = pixels.reshape(h, w * c)
-    return _png(rows, w, h, 2 if c == 3 else 0, compress_level)
+    return _png(rows, w, h, COLOR_TYPES[c], compress_level)
 
 
 def encode_colored(index: np.ndarray, lut: np.ndarray, compress_level: int = 1) -> bytes:
@@ -207,10 +205,10 @@ def export_cvat(
         else:
             objects, warn = slice_objects(cls, ins, iid)
             files = [
-                (f"SegmentationClass/{iid}.png", encode_png(lut.take(cls, axis=0), compress_level)),
+                (f"SegmentationClass/{iid}.png", encode_colored(cls, lut, compress_level)),
                 (
                     f"SegmentationObject/{iid}.png",
-                    encode_png(VOC_COLORMAP.take(objects, axis=0), compress_level),
+                    encode_colored(objects, VOC_COLORMAP, compress_level),
                 ),
             ]
         if images and item.image is not None:
@@ -231,8 +229,17 @@ def export_cvat(
     with _Sink(out) as sink:
         sink.write("labelmap.txt", text.encode())
         sink.write(SUBSET_FILE, ("\n".join(result.items) + "\n").encode())
+
+        def encode_and_write(job):
+            files, warn = encode(job)
+            if not sink.zip:  # file writes release the GIL too; a zip takes them one by one
+                for name, data in files:
+                    sink.write(name, data)
+                files = []
+            return files, warn
+
         with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-            for done, (files, warn) in enumerate(pool.map(encode, jobs), 1):
+            for done, (files, warn) in enumerate(pool.map(encode_and_write, jobs), 1):
                 for name, data in files:
                     sink.write(name, data)
                 result.warnings += warn
@@ -242,7 +249,10 @@ def export_cvat(
 
 
 class _Sink:
-    """Files into a temporary folder or zip that replaces ``out`` only when complete."""
+    """Files into a temporary folder or zip that replaces ``out`` only when complete.
+
+    Folder writes may come from several threads; zip writes from one.
+    """
 
     def __init__(self, out: Path):
         self.out = out
@@ -252,9 +262,8 @@ class _Sink:
         self._ctx = atomic_path(self.out) if self.zip else atomic_dir(self.out)
         self.tmp = self._ctx.__enter__()
         if self.zip:
-            self._zf = zipfile.ZipFile(
-                self.tmp, "w", zipfile.ZIP_STORED
-            )  # PNGs are compressed already
+            # PNGs are compressed already: store them.
+            self._zf = zipfile.ZipFile(self.tmp, "w", zipfile.ZIP_STORED)
         self._dirs: set[Path] = set()
         return self
 
@@ -306,4 +315,4 @@ def import_cvat(
     return classes, instances, lm
 
 
-__all__ = ["ExportResult", "Label", "VOC_COLORMAP", "export_cvat", "import_cvat", "voc_colormap"]
+__all__ = ["VOC_COLORMAP", "ExportResult", "export_cvat", "import_cvat", "voc_colormap"]
