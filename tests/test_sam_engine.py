@@ -265,3 +265,21 @@ def test_engine_can_reseed_from_an_existing_mask(tiny_sam_checkpoint, spleen_cas
     assert result.info["n_prompts"] == sum(truth[z].any() for z in range(len(truth)))
     assert result.labelmap.names()[1] == "spleen"
     assert not result.mask[[z for z in range(len(truth)) if not truth[z].any()]].any()
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_embeddings_give_the_same_masks(sam, spleen_case, precision):
+    """The GPU path's autocast, exercised on CPU: masks agree with fp32 (IoU >= 0.97)."""
+    import torch
+
+    if precision == "fp16" and not torch.cuda.is_available():
+        pytest.skip("fp16 autocast needs CUDA")
+    full = SamSession.for_case(sam, spleen_case, precision="fp32")
+    half = SamSession.for_case(sam, spleen_case, precision=precision)
+    inter = union = 0
+    for z in (6, 8, 10):
+        for prompt in (Prompt(slice=z, points=[[24, 30]], point_labels=[1]), Prompt(slice=z, box=[8, 12, 36, 40])):
+            a, b = full.predict(prompt).mask, half.predict(prompt).mask
+            assert iou(a, b) >= 0.9  # a pixel is 3% of these tiny masks
+            inter, union = inter + (a & b).sum(), union + (a | b).sum()
+    assert inter / union >= 0.97
