@@ -104,27 +104,3 @@ def test_export_widget_refusal_is_a_message(make_napari_viewer, qtbot, msd_brain
     qtbot.waitUntil(lambda: bool(errors), timeout=60_000)
     assert "inside the source" in errors[0]
     assert not (msd_brain / "inside").exists()
-
-
-def test_writer_contributions(msd_spleen, tmp_path):
-    from napari_medseg._reader import napari_get_reader
-    from napari_medseg._writer import write_coco, write_cvat, write_nifti
-
-    layers = napari_get_reader(str(msd_spleen))(str(msd_spleen))
-    assert write_cvat(str(tmp_path / "a.zip"), layers) == [str(tmp_path / "a.zip")]
-    label = next(t for t in layers if t[2] == "labels")
-    assert write_nifti(str(tmp_path / "m.nii.gz"), label[0], label[1]) == [
-        str(tmp_path / "m.nii.gz")
-    ]
-    assert write_coco(str(tmp_path / "c.json"), layers) == [str(tmp_path / "c.json")]
-    import nibabel as nib
-
-    src = nib.load(str(msd_spleen / "labelsTr" / "spleen_1.nii.gz"))
-    got = nib.load(str(tmp_path / "m.nii.gz"))
-    assert np.allclose(src.affine, got.affine) and np.array_equal(
-        np.asarray(src.dataobj), np.asarray(got.dataobj)
-    )
-    assert (
-        open_dataset(tmp_path / "a.zip").load_case("spleen_1").masks[0].array.sum()
-        == label[0].sum()
-    )
