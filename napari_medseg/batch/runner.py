@@ -9,6 +9,7 @@ Workers build their own engine from ``(name, options)``: engines are never pickl
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -102,7 +103,7 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
         threads_per_worker=1,
         processes=processes,
         dashboard_address=None,
-        silence_logs="error",
+        silence_logs=logging.ERROR,
     )
     return Client(cluster)
 

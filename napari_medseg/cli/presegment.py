@@ -78,7 +78,8 @@ def run(args) -> int:
     def on_case(cid: str, entry: dict) -> None:
         nonlocal n
         n += 1
-        detail = entry.get("reason") or f"{entry['seconds']:.1f} s"
+        skipped = entry["status"] == "skipped"
+        detail = entry.get("reason") or ("mask exists" if skipped else f"{entry['seconds']:.1f} s")
         print(f"[{n}/{len(ids)}] {cid}: {entry['status']} ({detail})", file=sys.stderr)
 
     n = 0
