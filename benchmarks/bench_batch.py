@@ -61,7 +61,8 @@ def main() -> None:
             times[workers] = seconds
             print(
                 f"{workers} worker(s): {args.cases} cases in {seconds:6.1f} s "
-                f"({seconds / args.cases:.2f} s/case wall, {summary['seconds_per_case']:.2f} s/case in a worker)"
+                f"({seconds / args.cases:.2f} s/case wall, "
+                f"{summary['seconds_per_case']:.2f} s/case in a worker)"
             )
         print(f"speed-up with 2 workers: x{times[1] / times[2]:.2f}")
 

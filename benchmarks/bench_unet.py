@@ -46,6 +46,26 @@ def timed(fn, repeat: int, device: str) -> tuple[float, np.ndarray]:
     return best, result
 
 
+def bench(model, device: str, n: int, args) -> None:
+    x = np.random.default_rng(0).normal(size=(3, n, args.size, args.size)).astype(np.float32)
+    name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    predict_volume(model, x[:, :2], batch_size=2, device=device)  # warm-up (kernels, allocator)
+    naive(model, x[:, :2], device)
+    t_naive, ref = timed(lambda: naive(model, x, device), args.repeat, device)
+    t_ours, ours = timed(
+        lambda: predict_volume(model, x, batch_size=args.batch_size, device=device),
+        args.repeat,
+        device,
+    )
+    agree = float(np.mean(ref == ours))
+    print(f"{name}: {n} slices of {args.size}x{args.size}, batch {args.batch_size}")
+    print(f"  naive loop   {n / t_naive:8.1f} slices/s")
+    print(
+        f"  batched      {n / t_ours:8.1f} slices/s   speed-up x{t_naive / t_ours:.2f}"
+        f"   masks agree on {agree:.4%} of pixels"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slices", type=int, default=16)
@@ -56,27 +76,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     model = UNet(3, 1, 32)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    for device in devices:
-        n = args.slices if device == "cpu" else args.gpu_slices
-        x = np.random.default_rng(0).normal(size=(3, n, args.size, args.size)).astype(np.float32)
-        name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
-        predict_volume(model, x[:, :2], batch_size=2, device=device)  # warm-up (kernels, allocator)
-        naive(model, x[:, :2], device)
-        t_naive, ref = timed(lambda: naive(model, x, device), args.repeat, device)
-        t_ours, ours = timed(
-            lambda: predict_volume(model, x, batch_size=args.batch_size, device=device),
-            args.repeat,
-            device,
-        )
-        agree = float(np.mean(ref == ours))
-        print(f"{name}: {n} slices of {args.size}x{args.size}, batch {args.batch_size}")
-        print(f"  naive loop   {n / t_naive:8.1f} slices/s")
-        print(
-            f"  batched      {n / t_ours:8.1f} slices/s   speed-up x{t_naive / t_ours:.2f}"
-            f"   masks agree on {agree:.4%} of pixels"
-        )
+    bench(model, "cpu", args.slices, args)
+    if torch.cuda.is_available():
+        bench(model, "cuda", args.gpu_slices, args)
 
 
 if __name__ == "__main__":
