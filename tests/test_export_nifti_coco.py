@@ -195,3 +195,33 @@ def test_coco_cli(tmp_path, msd_spleen):
     assert len(doc["images"]) == mask.shape[0]
     total = sum(decode_mask(a["segmentation"]).sum() for a in doc["annotations"])
     assert total == int((mask > 0).sum())
+
+
+def test_native_suffix_cli_for_mha_dataset(tmp_path):
+    """Curated masks of an MHA image: ``--suffix native`` writes MHA, the default NIfTI."""
+    import SimpleITK as sitk
+
+    from napari_medseg.cli import main
+    from napari_medseg.io.masks import read_mask, write_mask
+
+    src = tmp_path / "src"
+    src.mkdir()
+    img = sitk.GetImageFromArray(np.zeros((4, 8, 8), np.int16))
+    img.SetSpacing((0.5, 0.5, 2.0))
+    img.SetOrigin((3.0, 4.0, 5.0))
+    sitk.WriteImage(img, str(src / "ct.mha"))
+    ds = open_dataset(src / "ct.mha")
+    case = ds.load_case(ds.case_ids()[0])
+    mask = np.zeros((4, 8, 8), np.uint8)
+    mask[1, 2:4, 2:6] = 1
+    write_mask(case.reference_image(), mask, tmp_path / "curated" / f"{case.id}.nii.gz")
+    for suffix, ext in (("native", ".mha"), (".nii.gz", ".nii.gz")):
+        out = tmp_path / suffix.strip(".")
+        args = ["export", str(src / "ct.mha"), "--format", "nifti", "--out", str(out)]
+        assert main([*args, "--suffix", suffix, "--masks", str(tmp_path / "curated")]) == 0
+        written = out / f"{case.id}{ext}"
+        assert np.array_equal(read_mask(written, case.reference_image()).array, mask)
+    back = sitk.ReadImage(str(tmp_path / "native" / f"{case.id}.mha"))
+    assert np.allclose(back.GetOrigin(), img.GetOrigin()) and np.allclose(
+        back.GetSpacing(), img.GetSpacing()
+    )

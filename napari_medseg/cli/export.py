@@ -45,6 +45,12 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--images", action="store_true", help="cvat: also write JPEGImages/ (8-bit slices)"
     )
+    parser.add_argument(
+        "--suffix",
+        choices=(".nii.gz", ".mha", ".nrrd", "native"),
+        default=".nii.gz",
+        help="nifti: file type of the masks (native: MHA/NRRD for sources in those formats)",
+    )
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -91,6 +97,7 @@ def run(args) -> int:
         components=args.components,
         images=args.images,
         as_zip=args.zip,
+        suffix=args.suffix,
         progress=progress,
     )
     if args.json:

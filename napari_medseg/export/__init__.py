@@ -186,12 +186,14 @@ def export_masks(
     components: str = "2d",
     images: bool = False,
     as_zip: bool = False,
+    suffix: str = ".nii.gz",
     progress=None,
 ) -> list[Path]:
     """Export ``items`` as ``fmt`` (cvat, nifti, coco) under ``out``; returns what was written.
 
     ``cvat``: ``out`` is the export root (``out/labelmap.txt``), or ``out.zip`` with ``as_zip``;
-    ``nifti``: ``out/<case id>.nii.gz``; ``coco``: ``out/instances_default.json``.
+    ``nifti``: ``out/<case id><suffix>`` (``"native"``: MHA/NRRD sources keep their format);
+    ``coco``: ``out/instances_default.json``.
     """
     out = Path(out)
     if fmt == "cvat":
@@ -206,7 +208,7 @@ def export_masks(
     if fmt == "nifti":
         from napari_medseg.export.nifti import export_nifti
 
-        return export_nifti(out, items, progress=progress)
+        return export_nifti(out, items, suffix=suffix, progress=progress)
     if fmt == "coco":
         from napari_medseg.export.coco import export_coco
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Volume
-from napari_medseg.export import ExportItem, safe_case_name
+from napari_medseg.export import ExportItem
 from napari_medseg.io.masks import MASK_SUFFIX, write_mask
 from napari_medseg.io.volumes import has_suffix
 
@@ -29,13 +29,19 @@ def native_suffix(reference: Volume) -> str:
 def export_nifti(
     out_dir: str | Path, items: list[ExportItem], suffix: str = MASK_SUFFIX, progress=None
 ) -> list[Path]:
-    """Write ``<out_dir>/<case id><suffix>`` per item, each on its reference volume's grid."""
+    """Write ``<out_dir>/<case id><suffix>`` per item, each on its reference volume's grid.
+
+    ``suffix`` ``"native"`` picks ``.mha``/``.nrrd`` for sources in those formats.
+    """
     out_dir = Path(out_dir)
     written = []
     for done, item in enumerate(items, 1):
         if item.source is not None:
             check_output_dir(out_dir, item.source)
-        written.append(write_file(out_dir / f"{safe_case_name(item.case_id)}{suffix}", item))
+        ext = suffix
+        if suffix == "native":
+            ext = native_suffix(item.reference) if item.reference is not None else MASK_SUFFIX
+        written.append(write_file(out_dir / f"{item.case_id}{ext}", item))
         if progress is not None:
             progress(done, len(items))
     return written
