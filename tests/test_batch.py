@@ -104,3 +104,25 @@ def test_bad_engine_options_fail_once_before_any_case(tmp_path):
     )
     assert rc == 2
     assert not (tmp_path / "o" / "summary.json").exists()
+
+
+def test_engine_reloaded_when_checkpoint_is_rewritten(tmp_path):
+    import os
+
+    from napari_medseg.batch.runner import _engine
+    from napari_medseg.core.labelmap import LabelMap
+    from napari_medseg.engines.unet_model import UNet, UNetConfig, save_checkpoint
+
+    path = tmp_path / "m.pt"
+
+    def save(name):
+        config = UNetConfig(1, 1, 4, LabelMap.from_names({1: name}).to_json(), ["CT"])
+        save_checkpoint(UNet(1, 1, 4), config, path)
+
+    save("before")
+    options = {"checkpoint": str(path), "device": "cpu"}
+    first = _engine("unet", options)
+    assert _engine("unet", options) is first  # loaded once per process
+    save("after")  # fine-tuned again into the same file
+    os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
+    assert _engine("unet", options).config.labelmap[1].name == "after"

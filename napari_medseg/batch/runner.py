@@ -23,28 +23,31 @@ from napari_medseg.io.masks import mask_path, write_mask
 SUMMARY = "summary.json"
 
 # Per-process caches, so a worker opens the dataset and loads the model once, not per case.
-_CACHE: dict[tuple, object] = {}
+# One slot each: a long-lived process (the napari widget) only ever keeps the latest.
+_CACHE: dict[str, tuple] = {}
 _LOCK = threading.Lock()
 
 
-def _cached(key: tuple, build):
+def _cached(kind: str, key: tuple, build):
     with _LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = build()
-        return _CACHE[key]
+        if _CACHE.get(kind, (None,))[0] != key:
+            _CACHE[kind] = (key, build())
+        return _CACHE[kind][1]
 
 
 def _engine(name: str, options: dict):
-    return _cached(
-        ("engine", name, json.dumps(options, sort_keys=True)), lambda: make_engine(name, **options)
-    )
+    """The engine for ``(name, options)``; rebuilt when its checkpoint file was rewritten."""
+    ckpt = Path(options["checkpoint"]) if options.get("checkpoint") else None
+    stamp = ckpt.stat().st_mtime_ns if ckpt is not None and ckpt.is_file() else None
+    key = (name, json.dumps(options, sort_keys=True), stamp)
+    return _cached("engine", key, lambda: make_engine(name, **options))
 
 
 def segment_to_file(path: str, case_id: str, engine: str, options: dict, out: str) -> dict:
     """Segment one case and write its mask; never raises (a failure is returned with its reason)."""
     start = time.perf_counter()
     try:
-        dataset = _cached(("dataset", path), lambda: open_dataset(path))
+        dataset = _cached("dataset", (path,), lambda: open_dataset(path))
         eng = _engine(engine, options)
         case = dataset.load_case(case_id)
         result = eng.segment_case(case)
