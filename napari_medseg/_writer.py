@@ -94,7 +94,7 @@ def items_from_layers(layer_data: list[tuple], with_image: bool = True):
             image = arr
             ivol = _medseg(m).get("volume")
             ref = ref or ivol
-            window = image_window(ivol, arr) if ivol is not None else None
+            window = image_window(ivol, arr)
             break
     root = info.get("root")
     source = Path(root) if root else None

@@ -119,13 +119,13 @@ def to_uint8(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarra
     return np.clip(out, 0, 255).round().astype(np.uint8)
 
 
-def image_window(vol: Volume, arr: np.ndarray) -> tuple[float, float] | None:
-    """The 8-bit window for exported image slices: the viewer's CT window, else robust limits."""
+def image_window(vol: Volume | None, arr: np.ndarray) -> tuple[float, float] | None:
+    """One 8-bit window for all exported slices: the viewer's CT window, else robust limits."""
     from napari_medseg.core.intensity import CT_WINDOW, robust_limits
 
     if arr.dtype == np.uint8:
         return None
-    return CT_WINDOW if vol.modality.upper() == "CT" else robust_limits(arr)
+    return CT_WINDOW if vol is not None and vol.modality.upper() == "CT" else robust_limits(arr)
 
 
 def _is_cvat_export(path: Path) -> bool:
