@@ -126,3 +126,48 @@ def test_engine_reloaded_when_checkpoint_is_rewritten(tmp_path):
     save("after")  # fine-tuned again into the same file
     os.utime(path, ns=(0, path.stat().st_mtime_ns + 10**9))
     assert _engine("unet", options).config.labelmap[1].name == "after"
+
+
+def test_presegment_cli_passes_sam_options_through(
+    msd_spleen, tiny_sam_checkpoint, sam_home, tmp_path
+):
+    from napari_medseg.cli import main
+
+    prompts = tmp_path / "prompts.json"
+    box = {"slice": 8, "label": 1, "box": [10, 10, 30, 30]}
+    prompts.write_text(
+        json.dumps({"labels": {"1": "spleen"}, "cases": {"spleen_1": [box], "spleen_3": [box]}})
+    )
+    out, cache = tmp_path / "sam-masks", tmp_path / "emb"
+    rc = main(
+        [
+            "presegment",
+            str(msd_spleen),
+            "--engine",
+            "sam",
+            "--checkpoint",
+            str(tiny_sam_checkpoint),
+            "--cache",
+            str(cache),
+            "--prompts",
+            str(prompts),
+            "--device",
+            "cpu",
+            "--workers",
+            "0",
+            "--out",
+            str(out),
+        ]
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"] == {
+        "checkpoint": str(tiny_sam_checkpoint),
+        "cache": str(cache),
+        "prompts": str(prompts),
+        "device": "cpu",
+    }
+    assert sorted(summary["done"]) == ["spleen_1", "spleen_3"]
+    assert [f["id"] for f in summary["failed"]] == ["spleen_2"] and "prompt" in summary["failed"][
+        0
+    ]["reason"]
+    assert rc == 1 and mask_path(out, "spleen_3").exists()
