@@ -117,6 +117,14 @@ def test_fine_tune_from_checkpoint_on_curated_folder(lesion_task, tmp_path):
     assert config.init_features == 4  # the base network was tuned, not replaced
 
 
+def test_model_is_never_written_into_the_source(lesion_task):
+    from napari_medseg.core.errors import WriteError
+
+    dataset = open_dataset(lesion_task)
+    with pytest.raises(WriteError, match="inside the source"):
+        train_unet(dataset, dataset.case_ids(), None, lesion_task / "model.pt", epochs=1)
+
+
 def test_cancel_stops_before_writing(lesion_task, tmp_path):
     dataset = open_dataset(lesion_task)
     out = tmp_path / "m.pt"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
@@ -237,6 +238,7 @@ def train_unet(
 
     from napari_medseg.engines.unet_model import build_model, load_checkpoint, save_checkpoint
 
+    check_output_dir(out, dataset.root)  # never write the model into the source data
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = pick_device(device)
