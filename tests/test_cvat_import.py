@@ -6,6 +6,7 @@ import io
 import json
 import stat
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,27 @@ def test_import_checks_volume_shape(tmp_path):
         root, "frame_a", LabelMap.from_names({4: "Car", 9: "person"}), shape=(6, 8)
     )
     assert classes[1, 1] == 4 and classes[4, 6] == 9 and lm.names()[9] == "person"
+
+
+def test_task_made_from_exported_images_folder(tmp_path):
+    """Frames uploaded as ``JPEGImages/<case>/slice_NNNN.png`` keep that prefix in item ids."""
+    from napari_medseg.export import ExportItem
+    from napari_medseg.export.cvat import export_cvat
+
+    labels = np.zeros((3, 6, 8), np.uint8)
+    labels[1, 2:4, 2:5] = 1
+    ours = tmp_path / "ours"
+    export_cvat(ours, [ExportItem("vol01", labels)], LabelMap.from_names({1: "Car"}))
+    cvat = tmp_path / "from_cvat"
+    for p in ours.rglob("*.png"):
+        rel = p.relative_to(ours)
+        target = cvat / rel.parts[0] / "JPEGImages" / Path(*rel.parts[1:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(p.read_bytes())
+    (cvat / "labelmap.txt").write_text((ours / "labelmap.txt").read_text())
+    (cvat / "ImageSets/Segmentation").mkdir(parents=True)
+    items = [f"JPEGImages/vol01/slice_{i:04d}" for i in range(3)]
+    (cvat / "ImageSets/Segmentation/default.txt").write_text("\n".join(items) + "\n")
+    ds = open_dataset(cvat)
+    assert ds.case_ids() == ["vol01"]
+    assert np.array_equal(ds.load_case("vol01").masks[0].array, labels)

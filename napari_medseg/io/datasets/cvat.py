@@ -4,7 +4,7 @@
 name holds ``_`` are ignored, as Datumaro does), ``SegmentationClass/`` and
 ``SegmentationObject/`` the class and instance masks. Items named ``<case>/slice_0007``
 (our export's slices; also ``coronal_``/``sagittal_``) are stacked back into a volume, one
-case per top-level folder; any other item is a 2D case of its own. Zip members are read in
+case per folder; any other item is a 2D case of its own. Zip members are read in
 memory after checking that none would land outside the export (absolute paths, ``..``,
 symlinks are refused).
 """
@@ -15,7 +15,6 @@ import functools
 import io
 import stat
 import zipfile
-from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -25,7 +24,7 @@ from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
 from napari_medseg.core.model import Case, Dataset, Source, Volume
-from napari_medseg.export import SLICE_NAME, put
+from napari_medseg.export import PREFIXES, SLICE_NAME, put
 from napari_medseg.export.cvat import VOC_COLORMAP
 from napari_medseg.io.datasets._common import visible
 
@@ -178,22 +177,33 @@ class CvatExport:
 
     @functools.cache  # noqa: B019 - one export object per dataset; the listing never changes
     def cases(self) -> dict[str, list[tuple[str, int | None, int | None]]]:
-        """``{case id: [(item id, axis, slice index)]}``; axis is None for a 2D case."""
-        groups: dict[str, list[str]] = defaultdict(list)
+        """``{case id: [(item id, axis, slice index)]}``; axis is None for a 2D case.
+
+        Slices (``.../<case>/slice_0007``) group by their folder, named by its last part, so
+        a task made from ``JPEGImages/<case>/...`` frames still finds ``<case>``.
+        """
         default = self.path.name[:-4] if self.path.suffix.lower() == ".zip" else self.path.name
-        for iid in self.items():
-            top, _, rest = iid.partition("/")
-            groups[top if rest else default].append(iid)
         cases: dict[str, list] = {}
-        for cid, iids in groups.items():
-            parsed = [SLICE_NAME.match(i.rsplit("/", 1)[-1]) for i in iids]
-            if all(parsed) and iids[0].count("/") <= 1 and len({m.group(1) for m in parsed}) == 1:
-                axis = ("slice", "coronal", "sagittal").index(parsed[0].group(1))
-                cases[cid] = [(i, axis, int(m.group(2))) for i, m in zip(iids, parsed, strict=True)]
-            else:  # CVAT lists unannotated frames too but writes no PNG for them: nothing to show
-                for i in iids:
-                    if self._find("SegmentationClass", i) or self._find("SegmentationObject", i):
-                        cases[i] = [(i, None, None)]
+        folders: dict[str, str] = {}
+        for iid in self.items():
+            parent, _, leaf = iid.rpartition("/")
+            m = SLICE_NAME.match(leaf)
+            if m is None:
+                # CVAT lists unannotated frames too but writes no PNG for them: nothing to show
+                if self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid):
+                    cases[iid] = [(iid, None, None)]
+                continue
+            cid = parent.rsplit("/", 1)[-1] if parent else default
+            if folders.setdefault(cid, parent) != parent:
+                cid = parent  # two folders with the same last part: keep them apart
+            axis = PREFIXES.index(m.group(1))
+            entries = cases.setdefault(cid, [])
+            if entries and entries[0][1] != axis:
+                raise ReadError(
+                    f"case {cid!r} mixes {PREFIXES[entries[0][1]]}_ and {m.group(1)}_ slices",
+                    self.path,
+                )
+            entries.append((iid, axis, int(m.group(2))))
         return cases
 
     def _find(self, folder: str, iid: str, exts=(".png",)) -> str | None:
