@@ -82,6 +82,9 @@ def test_bare_published_state_dict_loads_with_lgg_config(published_checkpoint):
     assert (config.in_channels, config.out_channels, config.init_features) == (3, 1, 32)
     assert config.channels == ["pre-contrast", "FLAIR", "post-contrast"]
     assert config.labelmap.names() == {0: "background", 1: "FLAIR abnormality"}
+    assert (
+        config.crop == {"fraction": 0.1, "size": 256} and config.postprocess == "largest_component"
+    )
     loaded = model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
 
@@ -98,7 +101,35 @@ def test_published_model_presegments_lgg_case_on_its_grid(published_checkpoint, 
     assert set(np.unique(result.mask)) <= {0, 1}
     assert result.labelmap[1].name == "FLAIR abnormality"
     assert result.info["inputs"] == ["pre-contrast", "FLAIR", "post-contrast"]
-    assert calls[-1] == (5, 5) and len(calls) == 3
+    assert calls[-1][0] == calls[-1][1]
+
+
+def test_content_crop_follows_published_preprocessing_and_restores_the_grid():
+    from napari_medseg.engines.unet import ContentCrop
+
+    x = np.zeros((3, 6, 40, 60), np.float32)
+    x[:, 1:5, 5:25, 10:50] = 100.0  # "brain": 20 x 40 in-plane
+    x[0, 0, 0, 0] = 5.0  # under 10% of the maximum: zeroed, outside the crop
+    crop, zeroed = ContentCrop.fit(x, 0.1, 64)
+    assert zeroed[0, 0, 0, 0] == 0
+    assert crop.box == (slice(1, 5), slice(5, 25), slice(10, 50))
+    assert crop.pad == ((10, 10), (0, 0))  # padded square before resizing
+    assert crop.image(zeroed).shape == (3, 4, 64, 64)
+    mask = np.zeros((6, 40, 60), np.uint8)
+    mask[2:4, 10:20, 20:40] = 1
+    small = crop.mask(mask)
+    assert small.shape == (4, 64, 64) and set(np.unique(small)) == {0, 1}
+    np.testing.assert_array_equal(crop.restore(small), mask)
+
+
+def test_largest_component_post_processing():
+    from napari_medseg.engines.unet import largest_component
+
+    mask = np.zeros((4, 20, 20), np.uint8)
+    mask[1:3, 2:8, 2:8] = 1
+    mask[1, 15, 15] = 1
+    kept = largest_component(mask)
+    assert kept[1, 15, 15] == 0 and kept[1:3, 2:8, 2:8].all()
 
 
 def test_batched_inference_equals_one_slice_at_a_time():

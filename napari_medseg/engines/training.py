@@ -193,7 +193,9 @@ def load_samples(dataset: Dataset, case_ids: list[str], masks_dir, config, init_
         config = new_config(cases, masks, init_features, channels)
     samples = {}
     for case, mask in zip(cases, masks, strict=True):
-        x, _ = case_input(case, config)
+        x, _, crop = case_input(case, config)
+        if crop is not None:  # fine-tuning the published model: its crop applies to the mask too
+            mask = crop.mask(mask)
         if x.shape[1:] != mask.shape:
             raise MedsegError(
                 f"case {case.id!r}: mask shape {mask.shape} differs from image shape {x.shape[1:]}"

@@ -7,6 +7,8 @@ training (:mod:`napari_medseg.engines.training`) and inference.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +79,66 @@ def normalise(x: np.ndarray, spec: dict) -> np.ndarray:
     return ((x - mean) / np.maximum(std, 1e-6)).astype(np.float32, copy=False)
 
 
-def case_input(case: Case, config) -> tuple[np.ndarray, Volume]:
-    """Normalised network input (C, Z, Y, X) float32 and the volume whose grid it is on."""
+@dataclass
+class ContentCrop:
+    """brain-segmentation-pytorch's preprocessing (``crop_sample``, ``pad_sample``,
+    ``resize_sample``) and its inverse for the prediction.
+
+    Voxels under ``fraction`` of the volume's maximum are zeroed, the volume is cropped to
+    what remains, padded square and resized to ``size`` x ``size`` (images order 2, masks
+    order 0); :meth:`restore` puts a prediction back on the full grid.
+    """
+
+    box: tuple[slice, ...]
+    pad: tuple[tuple[int, int], tuple[int, int]]
+    size: int
+    full: tuple[int, ...]
+
+    @classmethod
+    def fit(cls, x: np.ndarray, fraction: float, size: int) -> tuple[ContentCrop, np.ndarray]:
+        """The crop of ``x`` (C, Z, Y, X), and ``x`` with its dim voxels zeroed."""
+        from scipy import ndimage as ndi
+
+        x = np.where(x < x.max() * fraction, 0, x)
+        found = ndi.find_objects((x.max(axis=0) > 0).astype(np.uint8))
+        box = found[0] if found else tuple(slice(0, n) for n in x.shape[1:])
+        ny, nx = box[1].stop - box[1].start, box[2].stop - box[2].start
+        half = abs(ny - nx) / 2
+        pad = (math.floor(half), math.ceil(half))
+        pads = (pad, (0, 0)) if ny < nx else ((0, 0), pad)
+        return cls(box, pads, size, x.shape[1:]), x
+
+    def _resize(self, a: np.ndarray, side: int, order: int) -> np.ndarray:
+        from skimage.transform import resize
+
+        shape = (*a.shape[:-2], side, side)
+        out = resize(
+            a, shape, order=order, mode="constant", anti_aliasing=False, preserve_range=True
+        )
+        return out.astype(a.dtype, copy=False)
+
+    def image(self, x: np.ndarray) -> np.ndarray:
+        """(C, Z, Y, X) on the full grid -> (C, Z', size, size)."""
+        cropped = np.pad(x[(slice(None), *self.box)], ((0, 0), (0, 0), *self.pad))
+        return self._resize(cropped, self.size, order=2)
+
+    def mask(self, m: np.ndarray) -> np.ndarray:
+        """(Z, Y, X) labels on the full grid -> (Z', size, size)."""
+        return self._resize(np.pad(m[self.box], ((0, 0), *self.pad)), self.size, order=0)
+
+    def restore(self, classes: np.ndarray) -> np.ndarray:
+        """(Z', size, size) prediction -> (Z, Y, X) on the full grid (zero outside the crop)."""
+        (py0, py1), (px0, px1) = self.pad
+        side = self.box[1].stop - self.box[1].start + py0 + py1
+        square = self._resize(classes, side, order=0)
+        out = np.zeros(self.full, classes.dtype)
+        out[self.box] = square[:, py0 : side - py1, px0 : side - px1]
+        return out
+
+
+def case_input(case: Case, config) -> tuple[np.ndarray, Volume, ContentCrop | None]:
+    """Normalised network input (C, Z, Y, X) float32, the volume whose grid the case's
+    prediction goes on, and the crop to undo (when the config asks for one)."""
     vols = input_volumes(case, config.channels, config.in_channels)
     shapes = {v.shape[: v.spatial_ndim] for v in vols}
     if len(shapes) != 1:
@@ -88,7 +148,22 @@ def case_input(case: Case, config) -> tuple[np.ndarray, Volume]:
     x = np.stack([np.asarray(v.array, dtype=np.float32) for v in vols])
     if vols[0].spatial_ndim == 2:
         x = x[:, None]
-    return normalise(x, config.normalisation), vols[0]
+    crop = None
+    if config.crop:
+        crop, x = ContentCrop.fit(x, config.crop.get("fraction", 0.1), config.crop.get("size", 256))
+        x = crop.image(x)
+    return normalise(x, config.normalisation), vols[0], crop
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """Keep the largest 3D connected foreground component (the published post-processing)."""
+    from scipy import ndimage as ndi
+
+    comps, n = ndi.label(mask > 0)
+    if n < 2:
+        return mask
+    biggest = 1 + int(np.argmax(np.bincount(comps.ravel())[1:]))
+    return np.where(comps == biggest, mask, 0).astype(mask.dtype)
 
 
 def _pad_to(n: int) -> int:
@@ -159,10 +234,14 @@ class UNetEngine:
         return cls(model.to(device), config, Path(checkpoint), device, int(batch_size))
 
     def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
-        x, grid = case_input(case, self.config)
+        x, grid, crop = case_input(case, self.config)
         classes = predict_volume(
             self.model, x, batch_size=self.batch_size, device=self.device, progress=progress
         )
+        if crop is not None:
+            classes = crop.restore(classes)
+        if self.config.postprocess == "largest_component":
+            classes = largest_component(classes)
         mask = to_label_ids(classes, self.config.class_ids)
         ref = case.reference_image()
         if grid.spatial_ndim == 2:

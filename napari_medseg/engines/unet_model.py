@@ -29,6 +29,9 @@ LGG_CHANNELS = ["pre-contrast", "FLAIR", "post-contrast"]
 # brain-segmentation-pytorch's normalize_volume: clip to the volume's 10th-99th
 # percentiles (all channels together), then z-score each channel.
 LGG_NORMALISATION = {"method": "percentile_zscore", "lower": 10.0, "upper": 99.0, "joint": True}
+# Its dataset.py crops each volume to voxels >= 10% of the maximum, pads square and resizes
+# to 256 x 256 before normalising; inference.py keeps the largest connected component.
+LGG_CROP = {"fraction": 0.1, "size": 256}
 DEFAULT_NORMALISATION = {"method": "percentile_zscore", "lower": 0.5, "upper": 99.5, "joint": False}
 DEPTH = 4  # pooling steps: slice height and width are padded to a multiple of 2**DEPTH
 
@@ -107,6 +110,8 @@ class UNetConfig:
     labels: list[dict] = field(default_factory=list)
     channels: list[str] = field(default_factory=list)
     normalisation: dict = field(default_factory=lambda: dict(DEFAULT_NORMALISATION))
+    crop: dict = field(default_factory=dict)  # {"fraction", "size"}: see engines.unet.ContentCrop
+    postprocess: str = ""  # "largest_component" keeps the largest 3D connected component
 
     @property
     def labelmap(self) -> LabelMap:
@@ -125,7 +130,16 @@ class UNetConfig:
     def lgg(cls) -> UNetConfig:
         """The published LGG FLAIR-abnormality model."""
         labels = LabelMap.from_names({1: "FLAIR abnormality"}).to_json()
-        return cls(3, 1, 32, labels, list(LGG_CHANNELS), dict(LGG_NORMALISATION))
+        return cls(
+            3,
+            1,
+            32,
+            labels,
+            list(LGG_CHANNELS),
+            dict(LGG_NORMALISATION),
+            dict(LGG_CROP),
+            "largest_component",
+        )
 
 
 def build_model(config: UNetConfig) -> UNet:
