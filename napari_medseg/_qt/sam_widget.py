@@ -72,6 +72,8 @@ class SamWidget(QWidget):
         self.busy = False  # a worker is queued or running
         self._cancel = False
         self._stale = False  # prompts changed while busy: decode again when done
+        self._quiet = False  # clearing prompts: no decode
+        self._watched: set[int] = set()  # prompt layers whose changes we follow
         self._build_ui()
         self.progress_changed.connect(self._on_progress)
         for key, action in KEYS.items():
@@ -298,7 +300,6 @@ class SamWidget(QWidget):
 
     def embed_case(self):
         """Embed every slice not cached yet (a cancelled run keeps the slices it finished)."""
-
         params = self.session_params()
 
         def job():
@@ -324,18 +325,22 @@ class SamWidget(QWidget):
         ref = self.reference()
         geo = geometry_kwargs(ref)
         ndim = ref.spatial_ndim
-        made = []
         for name, color in ((POSITIVE, "lime"), (NEGATIVE, "red")):
             if name not in self.viewer.layers:
-                made.append(self.viewer.add_points(np.zeros((0, ndim)), name=name, face_color=color, size=4, **geo))
+                self.viewer.add_points(np.zeros((0, ndim)), name=name, face_color=color, size=4, **geo)
         if BOX not in self.viewer.layers:
-            made.append(self.viewer.add_shapes(name=BOX, ndim=ndim, edge_color="yellow", face_color="transparent",
-                                               edge_width=1, **geo))  # fmt: skip
-        for layer in made:
-            layer.events.data.connect(self._prompt_changed)
-        return self.viewer.layers[POSITIVE], self.viewer.layers[NEGATIVE], self.viewer.layers[BOX]
+            self.viewer.add_shapes(name=BOX, ndim=ndim, edge_color="yellow", face_color="transparent",
+                                   edge_width=1, **geo)  # fmt: skip
+        layers = self.viewer.layers[POSITIVE], self.viewer.layers[NEGATIVE], self.viewer.layers[BOX]
+        for layer in layers:
+            if id(layer) not in self._watched:  # also layers left by an earlier widget
+                layer.events.data.connect(self._prompt_changed)
+                self._watched.add(id(layer))
+        return layers
 
     def _prompt_changed(self, _event=None) -> None:
+        if self._quiet:
+            return
         if self.busy:
             self._stale = True
         else:
@@ -412,12 +417,14 @@ class SamWidget(QWidget):
         self.clear_prompts()
 
     def clear_prompts(self) -> None:
-        for name in (POSITIVE, NEGATIVE, BOX):
-            if name in self.viewer.layers:
-                layer = self.viewer.layers[name]
-                layer.events.data.disconnect(self._prompt_changed)
-                layer.data = np.zeros((0, layer.ndim)) if name != BOX else []
-                layer.events.data.connect(self._prompt_changed)
+        self._quiet = True
+        try:
+            for name in (POSITIVE, NEGATIVE, BOX):
+                if name in self.viewer.layers:
+                    layer = self.viewer.layers[name]
+                    layer.data = np.zeros((0, layer.ndim)) if name != BOX else []
+        finally:
+            self._quiet = False
         self._show_prediction(None, 0)
 
     def next_label(self) -> None:

@@ -61,7 +61,6 @@ class SamSession:
         self.batch_size, self.precision = batch_size, precision
         self.keys = [slice_key(s, sam.model_id) for s in stack]
         self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._dense_pe = None  # the prompt encoder's positional grid, the same for every slice
         self.encoded = 0  # slices this session ran through the encoder
 
     @classmethod
@@ -149,11 +148,9 @@ class SamSession:
             masks = torch.as_tensor(prompt.mask_input[None], dtype=torch.float, device=dev)
         emb = torch.as_tensor(self.embedding(prompt.slice)[None], device=dev).float()
         with torch.inference_mode():
-            if self._dense_pe is None:  # about half of a CPU decode when recomputed each time
-                self._dense_pe = model.prompt_encoder.get_dense_pe()
             sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
             low, iou = model.mask_decoder(
-                image_embeddings=emb, image_pe=self._dense_pe,
+                image_embeddings=emb, image_pe=self.sam.dense_pe,
                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask,
             )  # fmt: skip
             best = int(torch.argmax(iou[0]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from napari_medseg.core.errors import MedsegError
@@ -57,6 +57,7 @@ class LoadedSam:
     config: SamConfig
     fingerprint: str  # content fingerprint of the checkpoint file
     path: Path
+    _dense_pe: object = field(default=None, repr=False)
 
     @property
     def model_type(self) -> str:
@@ -69,6 +70,17 @@ class LoadedSam:
     @property
     def device(self):
         return self.model.device
+
+    @property
+    def dense_pe(self):
+        """The prompt encoder's positional grid: the same for every image, and about half of
+        a CPU decode when recomputed, so it is computed once."""
+        if self._dense_pe is None or self._dense_pe.device != self.model.device:
+            import torch
+
+            with torch.inference_mode():
+                self._dense_pe = self.model.prompt_encoder.get_dense_pe()
+        return self._dense_pe
 
 
 def build_sam(config: SamConfig):
