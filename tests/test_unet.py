@@ -89,6 +89,14 @@ def test_bare_published_state_dict_loads_with_lgg_config(published_checkpoint):
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
 
 
+def test_data_parallel_prefix_is_accepted(published_checkpoint, tmp_path):
+    _, state = published_checkpoint
+    path = tmp_path / "dp.pt"
+    torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    model, config = load_checkpoint(path)
+    assert config.init_features == 32 and torch.equal(model.conv.weight, state["conv.weight"])
+
+
 def test_published_model_presegments_lgg_case_on_its_grid(published_checkpoint, tmp_path):
     from napari_medseg.synthetic.lgg import make_lgg
 

@@ -181,7 +181,10 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[UNet, UNetCon
         except TypeError as exc:
             raise ReadError(f"bad U-Net config in checkpoint ({exc})", path) from exc
     else:
-        state, config = obj, _bare_config(obj, path)
+        state = obj
+        if state and all(str(k).startswith("module.") for k in state):  # saved from DataParallel
+            state = {k[len("module.") :]: v for k, v in state.items()}
+        config = _bare_config(state, path)
     model = build_model(config)
     try:
         model.load_state_dict(state)
