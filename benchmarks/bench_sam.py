@@ -98,7 +98,9 @@ def main() -> None:
     from napari_medseg.engines.sam_cache import EmbeddingCache
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", help="segment-anything checkpoint (default: random-weight vit_b)")
+    p.add_argument(
+        "--checkpoint", help="segment-anything checkpoint (default: random-weight vit_b)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--slices", type=int, help="slices to embed (default: 2 on CPU, 32 on GPU)")
     p.add_argument("--size", type=int, default=256)
@@ -111,14 +113,17 @@ def main() -> None:
     device = str(sam.device)
     n = args.slices or (32 if device.startswith("cuda") else 2)
     stack = phantom_stack(n, args.size)
-    print(f"model {sam.model_type} on {device}, {n} slices of {args.size}x{args.size}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"model {sam.model_type} on {device}, {n} slices of {args.size}x{args.size}, "
+        f"torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads, load average {os.getloadavg()[0]:.1f}"
+    )
 
     predictor = SamPredictor(sam.model)
-    predictor.set_image(stack[0])  # warm-up (CUDA kernels, allocator)
-    session = SamSession(sam, stack[:1], batch_size=args.batch_size, precision=args.precision)
-    session.embed()
-    sync(device)
+    if device != "cpu":  # warm-up: CUDA kernels, allocator, autotuning
+        predictor.set_image(stack[0])
+        SamSession(sam, stack[:1], batch_size=args.batch_size, precision=args.precision).embed()
+        sync(device)
 
     t = time.perf_counter()
     stock_feats = []
@@ -130,13 +135,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(tmp, max_bytes=2**34)
-        session = SamSession(sam, stack, cache, batch_size=args.batch_size, precision=args.precision)
+        session = SamSession(
+            sam, stack, cache, batch_size=args.batch_size, precision=args.precision
+        )
         t = time.perf_counter()
         session.embed()
         sync(device)
         ours_s = time.perf_counter() - t
-        print(f"embedding: stock set_image {n / stock_s:.3f} slices/s ({stock_s / n:.2f} s/slice), "
-              f"ours batched {n / ours_s:.3f} slices/s ({ours_s / n:.2f} s/slice) -> speed-up x{stock_s / ours_s:.2f}")  # fmt: skip
+        print(
+            f"embedding: stock set_image {n / stock_s:.3f} slices/s ({stock_s / n:.2f} s/slice), "
+            f"ours batched {n / ours_s:.3f} slices/s ({ours_s / n:.2f} s/slice) "
+            f"-> speed-up x{stock_s / ours_s:.2f}"
+        )
 
         ious = []
         for prompt in prompts(n, args.size):
@@ -144,22 +154,34 @@ def main() -> None:
             ref = stock_predict(predictor, prompt)
             ours = session.predict(prompt).mask
             ious.append((ref & ours).sum() / max(1, (ref | ours).sum()))
-        print(f"mask agreement with stock fp32 ({len(ious)} prompts): IoU min {min(ious):.4f}, "
-              f"mean {np.mean(ious):.4f} (target >= 0.97)")  # fmt: skip
+        print(
+            f"mask agreement with stock fp32 ({len(ious)} prompts): IoU min {min(ious):.4f}, "
+            f"mean {np.mean(ious):.4f} (target >= 0.97)"
+        )
 
         point = next(prompts(1, args.size))
         predictor.features = stock_feats[0]
         session.predict(point)  # warm-up
-        ms = median_ms({
-            "stock": lambda: stock_predict(predictor, point),
-            "memory": lambda: session.predict(point),
-            "disk": lambda: SamSession(sam, stack, cache).predict(point),  # a reopened case
-        }, args.repeats, device)  # fmt: skip
-        print(f"prompt-to-mask latency: ours {ms['memory']:.1f} ms (embedding in memory), "
-              f"{ms['disk']:.1f} ms (reopened case, embedding read from the disk cache); "
-              f"stock predict {ms['stock']:.1f} ms -> x{ms['stock'] / ms['memory']:.2f} (target <= 50 ms on CPU)")  # fmt: skip
-        print(f"cache: {cache.describe()} ({cache.size_bytes() / n / 2**20:.2f} MiB per slice, float16); "
-              f"load average now {os.getloadavg()[0]:.1f}")  # fmt: skip
+        ms = median_ms(
+            {
+                "stock": lambda: stock_predict(predictor, point),
+                "memory": lambda: session.predict(point),
+                "disk": lambda: SamSession(sam, stack, cache).predict(point),  # a reopened case
+            },
+            args.repeats,
+            device,
+        )
+        print(
+            f"prompt-to-mask latency: ours {ms['memory']:.1f} ms (embedding in memory), "
+            f"{ms['disk']:.1f} ms (reopened case, embedding read from the disk cache); "
+            f"stock predict {ms['stock']:.1f} ms -> x{ms['stock'] / ms['memory']:.2f} "
+            "(target <= 50 ms on CPU)"
+        )
+        print(
+            f"cache: {cache.describe()} "
+            f"({cache.size_bytes() / n / 2**20:.2f} MiB per slice, float16); "
+            f"load average now {os.getloadavg()[0]:.1f}"
+        )
 
 
 if __name__ == "__main__":

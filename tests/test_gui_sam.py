@@ -1,4 +1,4 @@
-"""SAM dock widget in a real viewer with a tiny checkpoint: embed, prompt, accept, undo, propagate."""
+"""SAM dock widget with a tiny checkpoint: embed, prompt, accept, undo, propagate."""
 
 from __future__ import annotations
 

@@ -9,7 +9,12 @@ import pytest
 
 from napari_medseg.engines.sam_cache import EmbeddingCache, slice_key
 from napari_medseg.engines.sam_edit import paste, paste_slices
-from napari_medseg.engines.sam_settings import default_cache_dir, load_settings, save_settings, settings_path
+from napari_medseg.engines.sam_settings import (
+    default_cache_dir,
+    load_settings,
+    save_settings,
+    settings_path,
+)
 
 
 def entry(cache, i, t):

@@ -11,10 +11,22 @@ import pytest
 from napari_medseg.cli import main
 
 
-def test_embed_fills_the_cache_and_a_second_run_computes_nothing(msd_spleen, tiny_sam_checkpoint, tmp_path, capsys):
+def test_embed_fills_the_cache_and_a_second_run_computes_nothing(
+    msd_spleen, tiny_sam_checkpoint, tmp_path, capsys
+):
     cache = tmp_path / "cache"
-    args = ["embed", str(msd_spleen), "--checkpoint", str(tiny_sam_checkpoint), "--cache", str(cache),
-            "--device", "cpu", "--batch-size", "8"]  # fmt: skip
+    args = [
+        "embed",
+        str(msd_spleen),
+        "--checkpoint",
+        str(tiny_sam_checkpoint),
+        "--cache",
+        str(cache),
+        "--device",
+        "cpu",
+        "--batch-size",
+        "8",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "spleen_1: 16 slices, 16 encoded, 0 cached" in out
@@ -41,7 +53,10 @@ def test_bad_checkpoint_is_one_line_naming_the_file(msd_spleen, tmp_path, capsys
     ckpt = tmp_path / "sam_vit_b.pth"
     if content is not None:
         ckpt.write_bytes(content)
-    assert main(["embed", str(msd_spleen), "--checkpoint", str(ckpt), "--cache", str(tmp_path / "c")]) == 2
+    assert (
+        main(["embed", str(msd_spleen), "--checkpoint", str(ckpt), "--cache", str(tmp_path / "c")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert str(ckpt) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
@@ -49,13 +64,40 @@ def test_bad_checkpoint_is_one_line_naming_the_file(msd_spleen, tmp_path, capsys
 
 def test_presegment_with_stored_prompts(msd_spleen, tiny_sam_checkpoint, tmp_path, capsys):
     prompts = tmp_path / "prompts.json"
-    prompts.write_text(json.dumps({"labels": {"1": "spleen"}, "cases": {
-        "spleen_1": [{"slice": 8, "label": 1, "box": [10, 10, 40, 40], "propagate": True}]}}))  # fmt: skip
+    prompts.write_text(
+        json.dumps(
+            {
+                "labels": {"1": "spleen"},
+                "cases": {
+                    "spleen_1": [
+                        {"slice": 8, "label": 1, "box": [10, 10, 40, 40], "propagate": True}
+                    ]
+                },
+            }
+        )
+    )
     out = tmp_path / "out"
     cache = tmp_path / "cache"
-    rc = main(["presegment", str(msd_spleen), "--engine", "sam", "--checkpoint", str(tiny_sam_checkpoint),
-               "--cache", str(cache), "--prompts", str(prompts), "--case", "spleen_1", "--out", str(out),
-               "--workers", "0"])  # fmt: skip
+    rc = main(
+        [
+            "presegment",
+            str(msd_spleen),
+            "--engine",
+            "sam",
+            "--checkpoint",
+            str(tiny_sam_checkpoint),
+            "--cache",
+            str(cache),
+            "--prompts",
+            str(prompts),
+            "--case",
+            "spleen_1",
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+        ]
+    )
     assert rc == 0, capsys.readouterr()
     mask = nib.load(out / "spleen_1.nii.gz")
     image = nib.load(msd_spleen / "imagesTr" / "spleen_1.nii.gz")
@@ -65,7 +107,32 @@ def test_presegment_with_stored_prompts(msd_spleen, tiny_sam_checkpoint, tmp_pat
     summary = json.loads((out / "summary.json").read_text())
     assert "spleen_1" in json.dumps(summary)
     # A case without prompts or boxes is reported, not a crash.
-    rc = main(["presegment", str(msd_spleen), "--engine", "sam", "--checkpoint", str(tiny_sam_checkpoint),
-               "--cache", str(cache), "--case", "spleen_2", "--out", str(tmp_path / "out2"), "--workers", "0"])  # fmt: skip
+    rc = main(
+        [
+            "presegment",
+            str(msd_spleen),
+            "--engine",
+            "sam",
+            "--checkpoint",
+            str(tiny_sam_checkpoint),
+            "--cache",
+            str(cache),
+            "--case",
+            "spleen_2",
+            "--out",
+            str(tmp_path / "out2"),
+            "--workers",
+            "0",
+        ]
+    )
     captured = capsys.readouterr()
     assert rc != 0 and "no stored SAM prompts" in captured.err + captured.out
+
+
+def test_embed_keeps_the_cache_within_its_bound(msd_spleen, tiny_sam_checkpoint, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    args = ["embed", str(msd_spleen), "--checkpoint", str(tiny_sam_checkpoint), "--cache", str(cache)]
+    assert main([*args, "--case", "spleen_1", "--cache-max-gb", str(30_000 / 2**30)]) == 0
+    files = list(cache.glob("*.npz"))
+    assert 0 < len(files) < 16 and sum(f.stat().st_size for f in files) <= 30_000
+    assert "encoded 16 slices" in capsys.readouterr().out

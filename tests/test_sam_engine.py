@@ -13,7 +13,12 @@ from napari_medseg.engines.base import make_engine
 from napari_medseg.engines.sam import Prediction, SamSession, propagate
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_model import load_sam
-from napari_medseg.engines.sam_prompts import Prompt, load_prompts, prompt_from_mask, prompts_from_mask
+from napari_medseg.engines.sam_prompts import (
+    Prompt,
+    load_prompts,
+    prompt_from_mask,
+    prompts_from_mask,
+)
 from napari_medseg.io.detect import open_dataset
 
 
@@ -84,9 +89,13 @@ def test_encoding_matches_the_stock_predictor(sam, spleen_case):
     stock = SamPredictor(sam.model)
     stock.set_image(session.stack[z])
     ours = session.embedding(z)
-    np.testing.assert_allclose(ours.astype(np.float32), stock.features[0].numpy(), atol=2e-3, rtol=1e-2)
-    for prompt in (Prompt(slice=z, points=[[20, 26], [5, 5]], point_labels=[1, 0]),
-                   Prompt(slice=z, box=[10, 12, 36, 40])):  # fmt: skip
+    np.testing.assert_allclose(
+        ours.astype(np.float32), stock.features[0].numpy(), atol=2e-3, rtol=1e-2
+    )
+    for prompt in (
+        Prompt(slice=z, points=[[20, 26], [5, 5]], point_labels=[1, 0]),
+        Prompt(slice=z, box=[10, 12, 36, 40]),
+    ):
         masks, scores, _ = stock.predict(
             prompt.points[:, ::-1] if len(prompt.points) else None,
             prompt.point_labels if len(prompt.points) else None,
@@ -100,12 +109,24 @@ def test_encoding_matches_the_stock_predictor(sam, spleen_case):
 def test_point_and_box_prompts_give_slice_masks(sam, spleen_case):
     session = SamSession.for_case(sam, spleen_case)
     z = 8
-    for prompt in (Prompt(slice=z, points=[[20, 20]], point_labels=[1]), Prompt(slice=z, box=[5, 5, 30, 40])):
+    for prompt in (
+        Prompt(slice=z, points=[[20, 20]], point_labels=[1]),
+        Prompt(slice=z, box=[5, 5, 30, 40]),
+    ):
         pred = session.predict(prompt)
-        assert pred.mask.shape == spleen_case.reference_image().shape[1:] and pred.mask.dtype == bool
+        assert (
+            pred.mask.shape == spleen_case.reference_image().shape[1:] and pred.mask.dtype == bool
+        )
         assert pred.low_res.shape == (1, 32, 32) and 0 <= z < len(session.stack)
-        again = session.predict(Prompt(slice=z, box=prompt.box, points=prompt.points,
-                                       point_labels=prompt.point_labels, mask_input=pred.low_res))  # fmt: skip
+        again = session.predict(
+            Prompt(
+                slice=z,
+                box=prompt.box,
+                points=prompt.points,
+                point_labels=prompt.point_labels,
+                mask_input=pred.low_res,
+            )
+        )
         assert again.mask.shape == pred.mask.shape
     assert session.encoded == 1  # only the prompted slice was embedded
     with pytest.raises(MedsegError, match="point or a box"):
@@ -129,7 +150,9 @@ def test_propagation_follows_the_object_both_ways_and_stops_where_it_vanishes(sp
     present = [z for z in range(len(truth)) if truth[z].sum() >= 5]
     start = present[len(present) // 2]
     seen = []
-    out = propagate(oracle(truth), start, truth[start], len(truth), progress=lambda d, t: seen.append((d, t)))
+    out = propagate(
+        oracle(truth), start, truth[start], len(truth), progress=lambda d, t: seen.append((d, t))
+    )
     assert sorted(out) == [z for z in present if z != start]
     for z, m in out.items():  # the neighbour's box can clip a growing object slightly
         assert iou(m, truth[z]) >= 0.9
@@ -149,8 +172,14 @@ def test_propagation_stops_on_low_score_and_on_cancel(spleen_case):
     out = propagate(fading, start, truth[start], len(truth), min_score=0.5)
     assert sorted(out) == [start - 1, start + 1]
     calls = []
-    out = propagate(perfect, start, truth[start], len(truth), cancelled=lambda: len(calls) > 1,
-                    progress=lambda d, t: calls.append(d))  # fmt: skip
+    out = propagate(
+        perfect,
+        start,
+        truth[start],
+        len(truth),
+        cancelled=lambda: len(calls) > 1,
+        progress=lambda d, t: calls.append(d),
+    )
     assert len(out) == 2
 
 
@@ -178,15 +207,32 @@ def write_prompts(path, data):
 
 
 def test_engine_segments_from_stored_prompts(tiny_sam_checkpoint, spleen_case, tmp_path):
-    prompts = write_prompts(tmp_path / "prompts.json", {
-        "labels": {"1": "spleen", "2": "other"},
-        "cases": {spleen_case.id: [
-            {"slice": 8, "label": 1, "points": [[24, 30]], "point_labels": [1], "propagate": True},
-            {"slice": 3, "label": 2, "box": [10, 10, 40, 40]},
-        ]},
-    })  # fmt: skip
-    engine = make_engine("sam", checkpoint=tiny_sam_checkpoint, cache=tmp_path / "cache", prompts=prompts,
-                         device="cpu", out="ignored")  # fmt: skip
+    prompts = write_prompts(
+        tmp_path / "prompts.json",
+        {
+            "labels": {"1": "spleen", "2": "other"},
+            "cases": {
+                spleen_case.id: [
+                    {
+                        "slice": 8,
+                        "label": 1,
+                        "points": [[24, 30]],
+                        "point_labels": [1],
+                        "propagate": True,
+                    },
+                    {"slice": 3, "label": 2, "box": [10, 10, 40, 40]},
+                ]
+            },
+        },
+    )
+    engine = make_engine(
+        "sam",
+        checkpoint=tiny_sam_checkpoint,
+        cache=tmp_path / "cache",
+        prompts=prompts,
+        device="cpu",
+        out="ignored",
+    )
     steps = []
     result = engine.segment_case(spleen_case, lambda d, t: steps.append((d, t)))
     assert result.mask.shape == spleen_case.reference_image().shape
@@ -202,7 +248,9 @@ def test_engine_segments_from_stored_prompts(tiny_sam_checkpoint, spleen_case, t
 
 def test_engine_uses_voc_boxes_when_there_are_no_prompts(tiny_sam_checkpoint, tmp_path):
     rng = np.random.default_rng(0)
-    image = Volume.from_array("T2", rng.integers(0, 1000, (5, 64, 64)).astype(np.uint16), modality="MR")
+    image = Volume.from_array(
+        "T2", rng.integers(0, 1000, (5, 64, 64)).astype(np.uint16), modality="MR"
+    )
     boxes = [Box(1, 10, 12, 30, 40, "RFS1"), Box(3, 20, 20, 50, 50, "LFS0")]
     case = Case("lss_1", images=[image], boxes=boxes)
     engine = make_engine("sam", checkpoint=tiny_sam_checkpoint, cache=tmp_path / "cache")
@@ -222,15 +270,31 @@ def test_engine_refuses_bad_options(tiny_sam_checkpoint, tmp_path, spleen_case):
     with pytest.raises(MedsegError, match="needs points or a box") as err:
         make_engine("sam", checkpoint=tiny_sam_checkpoint, prompts=bad)
     assert err.value.path == bad
-    far = write_prompts(tmp_path / "far.json", {"cases": {spleen_case.id: [{"slice": 99, "box": [1, 1, 5, 5]}]}})
+    far = write_prompts(
+        tmp_path / "far.json", {"cases": {spleen_case.id: [{"slice": 99, "box": [1, 1, 5, 5]}]}}
+    )
     engine = make_engine("sam", checkpoint=tiny_sam_checkpoint, prompts=far, cache=tmp_path / "c")
     with pytest.raises(MedsegError, match="outside"):
         engine.segment_case(spleen_case)
 
 
 def test_prompts_json_round_trip(tmp_path):
-    path = write_prompts(tmp_path / "p.json", {"cases": {"c1": [
-        {"slice": 2, "label": 3, "points": [[1, 2], [3, 4]], "point_labels": [1, 0], "box": [0, 0, 9, 9]}]}})  # fmt: skip
+    path = write_prompts(
+        tmp_path / "p.json",
+        {
+            "cases": {
+                "c1": [
+                    {
+                        "slice": 2,
+                        "label": 3,
+                        "points": [[1, 2], [3, 4]],
+                        "point_labels": [1, 0],
+                        "box": [0, 0, 9, 9],
+                    }
+                ]
+            }
+        },
+    )
     cases, names = load_prompts(path)
     p = cases["c1"][0]
     assert (p.slice, p.label, p.propagate, names) == (2, 3, False, {})
@@ -258,7 +322,9 @@ def test_prompt_from_layer_data_keeps_only_the_current_slice():
 
 
 def test_engine_can_reseed_from_an_existing_mask(tiny_sam_checkpoint, spleen_case, tmp_path):
-    engine = make_engine("sam", checkpoint=tiny_sam_checkpoint, cache=tmp_path / "c", seed_from_masks=True)
+    engine = make_engine(
+        "sam", checkpoint=tiny_sam_checkpoint, cache=tmp_path / "c", seed_from_masks=True
+    )
     truth = spleen_case.masks[0].array
     result = engine.segment_case(spleen_case)
     assert result.info["prompts"] == "mask"
@@ -278,7 +344,10 @@ def test_autocast_embeddings_give_the_same_masks(sam, spleen_case, precision):
     half = SamSession.for_case(sam, spleen_case, precision=precision)
     inter = union = 0
     for z in (6, 8, 10):
-        for prompt in (Prompt(slice=z, points=[[24, 30]], point_labels=[1]), Prompt(slice=z, box=[8, 12, 36, 40])):
+        for prompt in (
+            Prompt(slice=z, points=[[24, 30]], point_labels=[1]),
+            Prompt(slice=z, box=[8, 12, 36, 40]),
+        ):
             a, b = full.predict(prompt).mask, half.predict(prompt).mask
             assert iou(a, b) >= 0.9  # a pixel is 3% of these tiny masks
             inter, union = inter + (a & b).sum(), union + (a | b).sum()

@@ -21,8 +21,12 @@ from napari_medseg.synthetic.phantom import brain, torso
 
 def test_pet_ct_mapping_windows_each_modality():
     ct, pet, _ = torso((4, 32, 32))
-    sources = source_channels([Volume.from_array("CT", ct, modality="CT"),
-                               Volume.from_array("SUV", pet, modality="PET", channel="SUV")])  # fmt: skip
+    sources = source_channels(
+        [
+            Volume.from_array("CT", ct, modality="CT"),
+            Volume.from_array("SUV", pet, modality="PET", channel="SUV"),
+        ]
+    )
     mapping = default_mapping(sources)
     assert [m.source for m in mapping] == ["CT", "CT", "SUV"]
     stack, used = sam_stack(sources, mapping)
@@ -40,8 +44,10 @@ def test_suv_channel_named_ct_is_recognised_by_its_range():
 
 def test_mri_channels_use_percentiles_and_explicit_windows():
     images, _ = brain((4, 24, 24), channels=4)
-    vols = [Volume.from_array(n, images[i] * 1000, modality="MR", channel=n)
-            for i, n in enumerate(["FLAIR", "T1w", "t1gd", "T2w"])]  # fmt: skip
+    vols = [
+        Volume.from_array(n, images[i] * 1000, modality="MR", channel=n)
+        for i, n in enumerate(["FLAIR", "T1w", "t1gd", "T2w"])
+    ]
     sources = source_channels(vols)
     assert [m.source for m in default_mapping(sources)] == ["FLAIR", "T1w", "t1gd"]
     lo, hi = resolve_window(sources[0])

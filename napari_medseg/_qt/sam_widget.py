@@ -54,7 +54,11 @@ KEYS = {"k": "accept", "q": "clear_prompts", "n": "next_label", "g": "propagate"
 def layer_volume(layer) -> Volume:
     """The Volume behind an image layer (with its modality), or one wrapping its data."""
     vol = layer.metadata.get("medseg", {}).get("volume")
-    return vol if vol is not None else Volume.from_array(layer.name, np.asarray(layer.data), rgb=layer.rgb)
+    return (
+        vol
+        if vol is not None
+        else Volume.from_array(layer.name, np.asarray(layer.data), rgb=layer.rgb)
+    )
 
 
 class SamWidget(QWidget):
@@ -77,7 +81,9 @@ class SamWidget(QWidget):
         self._build_ui()
         self.progress_changed.connect(self._on_progress)
         for key, action in KEYS.items():
-            self.viewer.bind_key(key, lambda _v, a=action: self._safe(getattr(self, a)), overwrite=True)
+            self.viewer.bind_key(
+                key, lambda _v, a=action: self._safe(getattr(self, a)), overwrite=True
+            )
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
         self.viewer.layers.selection.events.active.connect(self._active_changed)
@@ -86,8 +92,12 @@ class SamWidget(QWidget):
     # -- UI ---------------------------------------------------------------------------
     def _build_ui(self) -> None:
         settings = load_settings()
-        self.checkpoint = QLineEdit(settings.get("sam_checkpoint", ""), placeholderText="sam_vit_b_01ec64.pth")
-        self.checkpoint.editingFinished.connect(lambda: save_settings(sam_checkpoint=self.checkpoint.text() or None))
+        self.checkpoint = QLineEdit(
+            settings.get("sam_checkpoint", ""), placeholderText="sam_vit_b_01ec64.pth"
+        )
+        self.checkpoint.editingFinished.connect(
+            lambda: save_settings(sam_checkpoint=self.checkpoint.text() or None)
+        )
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.device = QComboBox()
@@ -128,11 +138,16 @@ class SamWidget(QWidget):
         clear_cache.clicked.connect(self.clear_cache)
 
         buttons = QGridLayout()
-        for i, (text, slot) in enumerate([
-            ("Accept (K)", self.accept), ("Clear prompts (Q)", self.clear_prompts),
-            ("Next label (N)", self.next_label), ("Propagate (G)", self.propagate), ("Undo (U)", self.undo),
-            ("Segment all boxes", self.segment_boxes),
-        ]):  # fmt: skip
+        for i, (text, slot) in enumerate(
+            [
+                ("Accept (K)", self.accept),
+                ("Clear prompts (Q)", self.clear_prompts),
+                ("Next label (N)", self.next_label),
+                ("Propagate (G)", self.propagate),
+                ("Undo (U)", self.undo),
+                ("Segment all boxes", self.segment_boxes),
+            ]
+        ):
             b = QPushButton(text)
             b.clicked.connect(lambda _checked=False, f=slot: self._safe(f))
             buttons.addWidget(b, i // 2, i % 2)
@@ -179,7 +194,9 @@ class SamWidget(QWidget):
             box.setCurrentText(current if current in names else (defaults[i] if defaults else ""))
             box.blockSignals(False)
         current = self.target.currentText()
-        labels = [ly.name for ly in self.viewer.layers if isinstance(ly, Labels) and ly.name != PREVIEW]
+        labels = [
+            ly.name for ly in self.viewer.layers if isinstance(ly, Labels) and ly.name != PREVIEW
+        ]
         self.target.clear()
         self.target.addItems(labels)
         if current in labels:
@@ -203,8 +220,10 @@ class SamWidget(QWidget):
         return source_channels([layer_volume(ly) for ly in self._image_layers()])
 
     def mapping(self) -> list[ChannelSpec]:
-        return [ChannelSpec(s.currentText(), w.currentText() or "auto")
-                for s, w in zip(self.channel_boxes, self.window_boxes, strict=True)]  # fmt: skip
+        return [
+            ChannelSpec(s.currentText(), w.currentText() or "auto")
+            for s, w in zip(self.channel_boxes, self.window_boxes, strict=True)
+        ]
 
     def reference(self) -> Volume:
         """The volume of the first mapped channel: prompts and masks use its grid."""
@@ -219,8 +238,12 @@ class SamWidget(QWidget):
         if not self.checkpoint.text():
             raise MedsegError("choose a SAM checkpoint file first")
         sources = self._sources()
-        return (self.checkpoint.text(), self.device.currentText(), tuple(self.mapping()),
-                tuple(id(s.volume) for s in sources)), sources  # fmt: skip
+        return (
+            self.checkpoint.text(),
+            self.device.currentText(),
+            tuple(self.mapping()),
+            tuple(id(s.volume) for s in sources),
+        ), sources
 
     def _session_ready(self, key) -> bool:
         return self.session is not None and self._session_key == key
@@ -259,7 +282,9 @@ class SamWidget(QWidget):
         self.cancel_button.setEnabled(True)
         self.embed_button.setEnabled(False)
         self.status.setText(what + "…")
-        self.worker = create_worker(fn, _connect={"returned": done, "errored": self._failed, "finished": self._finished})
+        self.worker = create_worker(
+            fn, _connect={"returned": done, "errored": self._failed, "finished": self._finished}
+        )
         return self.worker
 
     def _failed(self, exc: BaseException) -> None:
@@ -310,7 +335,9 @@ class SamWidget(QWidget):
         def done(result):
             n, ready = result
             total = len(self.session.stack)
-            self.status.setText(f"{ready}/{total} slices embedded ({n} computed now, the rest from the cache)")
+            self.status.setText(
+                f"{ready}/{total} slices embedded ({n} computed now, the rest from the cache)"
+            )
 
         return self._run(job, done, "Embedding")
 
@@ -327,10 +354,18 @@ class SamWidget(QWidget):
         ndim = ref.spatial_ndim
         for name, color in ((POSITIVE, "lime"), (NEGATIVE, "red")):
             if name not in self.viewer.layers:
-                self.viewer.add_points(np.zeros((0, ndim)), name=name, face_color=color, size=4, **geo)
+                self.viewer.add_points(
+                    np.zeros((0, ndim)), name=name, face_color=color, size=4, **geo
+                )
         if BOX not in self.viewer.layers:
-            self.viewer.add_shapes(name=BOX, ndim=ndim, edge_color="yellow", face_color="transparent",
-                                   edge_width=1, **geo)  # fmt: skip
+            self.viewer.add_shapes(
+                name=BOX,
+                ndim=ndim,
+                edge_color="yellow",
+                face_color="transparent",
+                edge_width=1,
+                **geo,
+            )
         layers = self.viewer.layers[POSITIVE], self.viewer.layers[NEGATIVE], self.viewer.layers[BOX]
         for layer in layers:
             if id(layer) not in self._watched:  # also layers left by an earlier widget
@@ -349,7 +384,9 @@ class SamWidget(QWidget):
     def current_prompt(self):
         pos, neg, box = self.prompt_layers()
         rects = [d for d, t in zip(box.data, box.shape_type, strict=True) if t == "rectangle"]
-        return prompt_on_slice(self.current_slice(), self.label_id.value(), pos.data, neg.data, rects)
+        return prompt_on_slice(
+            self.current_slice(), self.label_id.value(), pos.data, neg.data, rects
+        )
 
     def update_preview(self):
         """Decode the current prompt; embeds the slice first (in a worker) when it is not cached."""
@@ -366,14 +403,18 @@ class SamWidget(QWidget):
         if self._session_ready(params[0]) and self.session.is_embedded(prompt.slice):
             self._show_prediction(*job())  # a cached embedding decodes in milliseconds
             return None
-        return self._run(job, lambda r: self._show_prediction(*r), f"Embedding slice {prompt.slice}")
+        return self._run(
+            job, lambda r: self._show_prediction(*r), f"Embedding slice {prompt.slice}"
+        )
 
     def _show_prediction(self, prediction, z: int) -> None:
         self.prediction = prediction if prediction is None else (prediction, z)
         ref = self.reference()
         shape = ref.shape[: ref.spatial_ndim]
         if PREVIEW not in self.viewer.layers:
-            self.viewer.add_labels(np.zeros(shape, np.uint8), name=PREVIEW, opacity=0.6, **geometry_kwargs(ref))
+            self.viewer.add_labels(
+                np.zeros(shape, np.uint8), name=PREVIEW, opacity=0.6, **geometry_kwargs(ref)
+            )
         layer = self.viewer.layers[PREVIEW]
         if len(shape) == 3:
             layer.data[self._preview_z] = 0
@@ -382,7 +423,9 @@ class SamWidget(QWidget):
             layer.data[...] = 0
         if prediction is not None:
             (layer.data[z] if len(shape) == 3 else layer.data)[prediction.mask] = 1
-            self.status.setText(f"Slice {z}: mask of {int(prediction.mask.sum())} px, score {prediction.score:.2f}")
+            self.status.setText(
+                f"Slice {z}: mask of {int(prediction.mask.sum())} px, score {prediction.score:.2f}"
+            )
         layer.refresh()
 
     # -- actions ----------------------------------------------------------------------
@@ -391,8 +434,11 @@ class SamWidget(QWidget):
         if name in self.viewer.layers:
             return self.viewer.layers[name]
         ref = self.reference()
-        layer = self.viewer.add_labels(np.zeros(ref.shape[: ref.spatial_ndim], np.uint16), name="SAM labels",
-                                       **geometry_kwargs(ref))  # fmt: skip
+        layer = self.viewer.add_labels(
+            np.zeros(ref.shape[: ref.spatial_ndim], np.uint16),
+            name="SAM labels",
+            **geometry_kwargs(ref),
+        )
         self.target.setCurrentText(layer.name)
         return layer
 
@@ -457,22 +503,26 @@ class SamWidget(QWidget):
 
         def job():
             session = self._make_session(*params)
-            return session.propagate(z, start, label, min_score, progress=self._report,
-                                     cancelled=lambda: self._cancel)  # fmt: skip
+            return session.propagate(
+                z, start, label, min_score, progress=self._report, cancelled=lambda: self._cancel
+            )
 
         def done(masks):
             self._apply(masks)
-            self.status.setText(f"Propagated label {label} to {len(masks)} slices" +
-                                (" (cancelled)" if self._cancel else ""))  # fmt: skip
+            self.status.setText(
+                f"Propagated label {label} to {len(masks)} slices"
+                + (" (cancelled)" if self._cancel else "")
+            )
 
         return self._run(job, done, "Propagating")
 
-
     def box_prompts(self):
-        """Box prompts from the case's boxes layer (VOC boxes, ids by box label) or the SAM box layer."""
-        layer = next((ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"), None)
-        layer = layer if layer is not None else self.prompt_layers()[2]
-        names = layer.features["label"] if "label" in layer.features else None
+        """Box prompts from the case's boxes layer (VOC boxes, ids by box label), else "SAM box"."""
+        boxes_layers = [
+            ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"
+        ]
+        layer = boxes_layers[0] if boxes_layers else self.prompt_layers()[2]
+        names = layer.features.get("label")
         boxes = []
         for i, (data, kind) in enumerate(zip(layer.data, layer.shape_type, strict=True)):
             if kind != "rectangle":
@@ -482,7 +532,9 @@ class SamWidget(QWidget):
             label = str(names.iloc[i]) if names is not None else str(self.label_id.value())
             boxes.append(Box(z, lo[-2], lo[-1], hi[-2], hi[-1], label))
         if not boxes:
-            raise MedsegError("no boxes to segment: open a dataset with boxes or draw rectangles in 'SAM box'")
+            raise MedsegError(
+                "no boxes to segment: open a dataset with boxes or draw rectangles in 'SAM box'"
+            )
         prompts, labelmap = prompts_from_boxes(boxes)
         if names is None:  # hand-drawn boxes: all get the chosen label id
             for p in prompts:
@@ -496,7 +548,11 @@ class SamWidget(QWidget):
 
         def job():
             session = self._make_session(*params)
-            session.embed(sorted({p.slice for p in prompts}), progress=self._report, cancelled=lambda: self._cancel)
+            session.embed(
+                sorted({p.slice for p in prompts}),
+                progress=self._report,
+                cancelled=lambda: self._cancel,
+            )
             return [(p, session.predict(p).mask) for p in prompts if not self._cancel]
 
         def done(results):

@@ -12,10 +12,22 @@ HELP = "compute and cache SAM image embeddings for every slice of a dataset"
 
 def add_arguments(parser) -> None:
     add_dataset_arguments(parser)
-    parser.add_argument("--checkpoint", metavar="CKPT", help="segment-anything .pth (default: the saved setting)")
-    parser.add_argument("--cache", metavar="DIR", help="embedding cache folder (default: the saved setting)")
+    parser.add_argument(
+        "--checkpoint", metavar="CKPT", help="segment-anything .pth (default: the saved setting)"
+    )
+    parser.add_argument(
+        "--cache", metavar="DIR", help="embedding cache folder (default: the saved setting)"
+    )
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--channels", metavar="A,B,C", help="channels for SAM's 3 inputs, e.g. CT,CT,SUV:suv")
+    parser.add_argument(
+        "--channels", metavar="A,B,C", help="channels for SAM's 3 inputs, e.g. CT,CT,SUV:suv"
+    )
+    parser.add_argument(
+        "--cache-max-gb",
+        type=float,
+        metavar="GB",
+        help="cache size bound (default: the saved setting)",
+    )
     parser.add_argument("--batch-size", type=int, metavar="N", help="slices per encoder batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
 
@@ -32,16 +44,22 @@ def run(args) -> int:
         raise MedsegError("no SAM checkpoint: pass --checkpoint PATH")
     mapping = parse_mapping(args.channels) if args.channels else None
     sam = load_sam(checkpoint, args.device)
-    cache = EmbeddingCache(args.cache)
+    cache = EmbeddingCache(
+        args.cache, None if args.cache_max_gb is None else args.cache_max_gb * 2**30
+    )
     dataset, ids = open_cases(args)
     print(f"{sam.model_type} on {sam.device}, cache {cache.root}", file=sys.stderr)
     encoded, failed = 0, 0
     for cid in ids:
         try:
             session = SamSession.for_case(
-                sam, dataset.load_case(cid), mapping, cache=cache, batch_size=args.batch_size,
+                sam,
+                dataset.load_case(cid),
+                mapping,
+                cache=cache,
+                batch_size=args.batch_size,
                 precision=args.precision,
-            )  # fmt: skip
+            )
             n = session.embed()
         except MedsegError as exc:
             failed += 1

@@ -68,7 +68,11 @@ class SamSession:
         """A session on ``case``'s images (on the reference grid) with a channel mapping."""
         ref = case.reference_image()
         grid = ref.shape[: ref.spatial_ndim]
-        sources = [s for s in source_channels(case.images) if s.volume.shape[: s.volume.spatial_ndim] == grid]
+        sources = [
+            s
+            for s in source_channels(case.images)
+            if s.volume.shape[: s.volume.spatial_ndim] == grid
+        ]
         mapping = mapping or default_mapping(sources)
         stack, windows = sam_stack(sources, mapping)
         return cls(sam, stack, meta={"case": case.id, "channels": windows}, **kw)
@@ -90,7 +94,12 @@ class SamSession:
         if self.cache is not None and len(self._memory) > MEMORY_SLICES:
             self._memory.popitem(last=False)
 
-    def embed(self, slices=None, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> int:
+    def embed(
+        self,
+        slices=None,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> int:
         """Embed the ``slices`` (default: all) not cached yet; return how many were encoded."""
         todo = self.missing(slices)
         total = len(todo)
@@ -101,12 +110,16 @@ class SamSession:
             for z, emb in zip(todo[start : start + len(embs)], embs, strict=True):
                 emb16 = emb.astype(np.float16)
                 if self.cache is not None:
-                    self.cache.put(self.keys[z], emb16, {**self.meta, "slice": z, "created": now_iso()})
+                    self.cache.put(
+                        self.keys[z], emb16, {**self.meta, "slice": z, "created": now_iso()}
+                    )
                 self._remember(z, emb16)
             if progress:
                 progress(start + len(embs), total)
 
-        done = encode_batches(self.sam, self.stack[todo], self.batch_size, self.precision, store, cancelled)
+        done = encode_batches(
+            self.sam, self.stack[todo], self.batch_size, self.precision, store, cancelled
+        )
         self.encoded += done
         if self.cache is not None and done:
             self.cache.trim()
@@ -138,8 +151,10 @@ class SamSession:
         points = boxes = masks = None
         if len(prompt.points):
             xy = resize.apply_coords(prompt.points[:, ::-1], size)
-            points = (torch.as_tensor(xy[None], dtype=torch.float, device=dev),
-                      torch.as_tensor(prompt.point_labels[None], dtype=torch.int, device=dev))  # fmt: skip
+            points = (
+                torch.as_tensor(xy[None], dtype=torch.float, device=dev),
+                torch.as_tensor(prompt.point_labels[None], dtype=torch.int, device=dev),
+            )
         if prompt.box is not None:
             y0, x0, y1, x1 = prompt.box
             xyxy = resize.apply_boxes(np.array([[x0, y0, x1, y1]], float), size)
@@ -150,13 +165,18 @@ class SamSession:
         with torch.inference_mode():
             sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=masks)
             low, iou = model.mask_decoder(
-                image_embeddings=emb, image_pe=self.sam.dense_pe,
-                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask,
-            )  # fmt: skip
+                image_embeddings=emb,
+                image_pe=self.sam.dense_pe,
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
+            )
             best = int(torch.argmax(iou[0]))
             low = low[:, best : best + 1]
             # Upscale only the chosen mask, as Sam.postprocess_masks does.
-            up = F.interpolate(low, (model.image_encoder.img_size,) * 2, mode="bilinear", align_corners=False)
+            up = F.interpolate(
+                low, (model.image_encoder.img_size,) * 2, mode="bilinear", align_corners=False
+            )
             h, w = resize.get_preprocess_shape(size[0], size[1], model.image_encoder.img_size)
             up = F.interpolate(up[..., :h, :w], size, mode="bilinear", align_corners=False)
             mask = (up[0, 0] > model.mask_threshold).cpu().numpy()
@@ -174,7 +194,15 @@ class SamSession:
     ) -> dict[int, np.ndarray]:
         """Follow ``mask`` from slice ``start`` through the volume (see :func:`propagate`)."""
         return propagate(
-            lambda p: self.predict(p), start, mask, len(self.stack), label, min_score, min_area, progress, cancelled
+            lambda p: self.predict(p),
+            start,
+            mask,
+            len(self.stack),
+            label,
+            min_score,
+            min_area,
+            progress,
+            cancelled,
         )
 
 
@@ -225,18 +253,35 @@ class SamEngine:
 
     name = "sam"
 
-    def __init__(self, sam: LoadedSam, cache: EmbeddingCache | None, prompts: dict, label_names: dict,
-                 seed_from_masks: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        sam: LoadedSam,
+        cache: EmbeddingCache | None,
+        prompts: dict,
+        label_names: dict,
+        seed_from_masks: bool = False,
+    ):
         self.sam, self.cache, self.prompts, self.label_names = sam, cache, prompts, label_names
         self.seed_from_masks = seed_from_masks
 
     @classmethod
-    def from_options(cls, checkpoint=None, cache=None, prompts=None, device=None, seed_from_masks=False,
-                     **ignored) -> SamEngine:  # fmt: skip
+    def from_options(
+        cls,
+        checkpoint=None,
+        cache=None,
+        prompts=None,
+        device=None,
+        seed_from_masks=False,
+        **ignored,
+    ) -> SamEngine:
         if not checkpoint:
-            raise MedsegError("the sam engine needs --checkpoint PATH (a local segment-anything .pth file)")
+            raise MedsegError(
+                "the sam engine needs --checkpoint PATH (a local segment-anything .pth file)"
+            )
         stored, names = load_prompts(prompts) if prompts else ({}, {})
-        return cls(load_sam(checkpoint, device), EmbeddingCache(cache), stored, names, seed_from_masks)
+        return cls(
+            load_sam(checkpoint, device), EmbeddingCache(cache), stored, names, seed_from_masks
+        )
 
     def case_prompts(self, case: Case) -> tuple[list[Prompt], LabelMap, str]:
         if case.id in self.prompts:
@@ -250,7 +295,9 @@ class SamEngine:
         if self.seed_from_masks and case.masks:
             mask = case.masks[0]
             prompts = prompts_from_mask(mask.array)
-            labelmap = mask.labelmap or LabelMap.from_names({p.label: f"label {p.label}" for p in prompts})
+            labelmap = mask.labelmap or LabelMap.from_names(
+                {p.label: f"label {p.label}" for p in prompts}
+            )
             return prompts, labelmap, "mask"
         raise MedsegError(f"case {case.id!r} has no stored SAM prompts and no boxes to prompt with")
 
@@ -278,7 +325,12 @@ class SamEngine:
         ref = case.reference_image()
         mask = labels.reshape(ref.shape[: ref.spatial_ndim])
         info = {
-            "engine": "sam", **describe(self.sam), "prompts": origin, "n_prompts": len(prompts),
-            "scores": scores, "encoded_slices": session.encoded, "channels": session.meta["channels"],
-        }  # fmt: skip
+            "engine": "sam",
+            **describe(self.sam),
+            "prompts": origin,
+            "n_prompts": len(prompts),
+            "scores": scores,
+            "encoded_slices": session.encoded,
+            "channels": session.meta["channels"],
+        }
         return SegmentationResult(mask, labelmap, info)

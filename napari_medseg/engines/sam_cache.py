@@ -78,8 +78,8 @@ class EmbeddingCache:
         return len(self._files())
 
     def trim(self) -> int:
-        """Delete least recently used entries until the cache fits ``max_bytes``; return how many."""
-        entries = sorted(((e.stat().st_mtime, e.stat().st_size, e.path) for e in self._files()))
+        """Delete the least recently used entries until the cache fits; return how many."""
+        entries = sorted((e.stat().st_mtime, e.stat().st_size, e.path) for e in self._files())
         total = sum(size for _, size, _ in entries)
         removed = 0
         for _, size, path in entries:
@@ -99,7 +99,8 @@ class EmbeddingCache:
         return freed
 
     def describe(self) -> str:
-        return f"{self.count()} slices, {self.size_bytes() / 2**20:.1f} MiB of {self.max_bytes / 2**30:.1f} GiB"
+        size, limit = self.size_bytes() / 2**20, self.max_bytes / 2**30
+        return f"{self.count()} slices, {size:.1f} MiB of {limit:.1f} GiB"
 
 
 def now_iso() -> str:

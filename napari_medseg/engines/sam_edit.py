@@ -23,7 +23,9 @@ class Edit:
         labels[self.index] = self.old
 
 
-def _free(target: np.ndarray, mask: np.ndarray, label: int, overwrite: bool) -> tuple[np.ndarray, ...]:
+def _free(
+    target: np.ndarray, mask: np.ndarray, label: int, overwrite: bool
+) -> tuple[np.ndarray, ...]:
     mask = np.asarray(mask, bool)
     allowed = mask if overwrite else mask & (target == 0)
     return np.nonzero(allowed & (target != label))  # unchanged voxels need no undo record
@@ -49,6 +51,8 @@ def paste_slices(
     return edit
 
 
-def paste(labels: np.ndarray, mask: np.ndarray, label: int, z: int | None = None, overwrite: bool = False) -> Edit:
+def paste(
+    labels: np.ndarray, mask: np.ndarray, label: int, z: int | None = None, overwrite: bool = False
+) -> Edit:
     """Paste one mask, into slice ``z`` of a 3D ``labels`` or over the whole array."""
     return paste_slices(labels, {z: mask}, label, overwrite)

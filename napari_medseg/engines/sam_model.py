@@ -99,36 +99,58 @@ def build_sam(config: SamConfig):
     grid = config.img_size // config.patch_size
     sam = Sam(
         image_encoder=ImageEncoderViT(
-            depth=config.depth, embed_dim=config.embed_dim, img_size=config.img_size,
-            mlp_ratio=config.mlp_ratio, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            num_heads=config.num_heads, patch_size=config.patch_size, qkv_bias=True,
-            use_rel_pos=True, global_attn_indexes=config.global_attn_indexes,
-            window_size=config.window_size, out_chans=config.prompt_dim,
+            depth=config.depth,
+            embed_dim=config.embed_dim,
+            img_size=config.img_size,
+            mlp_ratio=config.mlp_ratio,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            num_heads=config.num_heads,
+            patch_size=config.patch_size,
+            qkv_bias=True,
+            use_rel_pos=True,
+            global_attn_indexes=config.global_attn_indexes,
+            window_size=config.window_size,
+            out_chans=config.prompt_dim,
         ),
         prompt_encoder=PromptEncoder(
-            embed_dim=config.prompt_dim, image_embedding_size=(grid, grid),
-            input_image_size=(config.img_size, config.img_size), mask_in_chans=config.mask_in_chans,
+            embed_dim=config.prompt_dim,
+            image_embedding_size=(grid, grid),
+            input_image_size=(config.img_size, config.img_size),
+            mask_in_chans=config.mask_in_chans,
         ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=config.num_multimask_outputs,
             transformer=TwoWayTransformer(
-                depth=config.decoder_depth, embedding_dim=config.prompt_dim,
-                mlp_dim=config.decoder_mlp_dim, num_heads=DECODER_HEADS,
+                depth=config.decoder_depth,
+                embedding_dim=config.prompt_dim,
+                mlp_dim=config.decoder_mlp_dim,
+                num_heads=DECODER_HEADS,
             ),
-            transformer_dim=config.prompt_dim, iou_head_depth=config.iou_head_depth,
+            transformer_dim=config.prompt_dim,
+            iou_head_depth=config.iou_head_depth,
             iou_head_hidden_dim=config.iou_head_hidden_dim,
         ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
-    )  # fmt: skip
+    )
     return sam.eval()
 
 
 TINY_CONFIG = SamConfig(
-    embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=64, patch_size=8,
-    window_size=4, prompt_dim=32, mask_in_chans=4, decoder_depth=1, decoder_mlp_dim=64,
-    iou_head_depth=2, iou_head_hidden_dim=32,
-)  # fmt: skip
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    global_attn_indexes=(1,),
+    img_size=64,
+    patch_size=8,
+    window_size=4,
+    prompt_dim=32,
+    mask_in_chans=4,
+    decoder_depth=1,
+    decoder_mlp_dim=64,
+    iou_head_depth=2,
+    iou_head_hidden_dim=32,
+)
 
 
 def _count(state: dict, pattern: str) -> int:
@@ -148,9 +170,12 @@ def infer_config(state: dict, path: Path) -> SamConfig:
         spans = [state[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0] for i in range(depth)]
         windowed = [s for s in spans if s != 2 * grid - 1]
         return SamConfig(
-            embed_dim=embed_dim, depth=depth, num_heads=embed_dim // head_dim,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=embed_dim // head_dim,
             global_attn_indexes=tuple(i for i, s in enumerate(spans) if s == 2 * grid - 1),
-            img_size=grid * patch, patch_size=patch,
+            img_size=grid * patch,
+            patch_size=patch,
             window_size=(windowed[0] + 1) // 2 if windowed else grid,
             mlp_ratio=state["image_encoder.blocks.0.mlp.lin1.weight"].shape[0] / embed_dim,
             prompt_dim=state["image_encoder.neck.0.weight"].shape[0],
@@ -160,7 +185,7 @@ def infer_config(state: dict, path: Path) -> SamConfig:
             num_multimask_outputs=state["mask_decoder.mask_tokens.weight"].shape[0] - 1,
             iou_head_depth=_count(state, r"mask_decoder\.iou_prediction_head\.layers\.(\d+)\."),
             iou_head_hidden_dim=state["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0],
-        )  # fmt: skip
+        )
     except (KeyError, IndexError, AttributeError, ZeroDivisionError) as exc:
         raise MedsegError(
             f"not a segment-anything checkpoint (no usable {exc} in the state dict); "

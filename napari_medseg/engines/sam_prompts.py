@@ -68,9 +68,13 @@ def _prompt_from_json(item, where: str, path: Path) -> Prompt:
         if len(labels) != len(points):
             raise ValueError("point_labels and points differ in length")
         prompt = Prompt(
-            slice=int(item.get("slice") or 0), label=int(item.get("label", 1)), points=points,
-            point_labels=labels, box=item.get("box"), propagate=bool(item.get("propagate", False)),
-        )  # fmt: skip
+            slice=int(item.get("slice") or 0),
+            label=int(item.get("label", 1)),
+            points=points,
+            point_labels=labels,
+            box=item.get("box"),
+            propagate=bool(item.get("propagate", False)),
+        )
     except (TypeError, ValueError) as exc:
         raise MedsegError(f"{where}: {exc}", path) from None
     if prompt.empty:
@@ -93,7 +97,9 @@ def load_prompts(path: str | Path) -> tuple[dict[str, list[Prompt]], dict[int, s
     for cid, items in data["cases"].items():
         if not isinstance(items, list):
             raise MedsegError(f"case {cid!r}: expected a list of prompts", path)
-        cases[str(cid)] = [_prompt_from_json(it, f"case {cid!r} prompt {i}", path) for i, it in enumerate(items)]
+        cases[str(cid)] = [
+            _prompt_from_json(it, f"case {cid!r} prompt {i}", path) for i, it in enumerate(items)
+        ]
     names = {int(k): str(v) for k, v in (data.get("labels") or {}).items()}
     return cases, names
 
@@ -103,7 +109,8 @@ def prompts_from_boxes(boxes: list[Box]) -> tuple[list[Prompt], LabelMap]:
     names = sorted({b.label for b in boxes})
     ids = {name: i + 1 for i, name in enumerate(names)}
     prompts = [
-        Prompt(slice=b.slice_index or 0, label=ids[b.label], box=[b.y0, b.x0, b.y1, b.x1]) for b in boxes
+        Prompt(slice=b.slice_index or 0, label=ids[b.label], box=[b.y0, b.x0, b.y1, b.x1])
+        for b in boxes
     ]
     return prompts, LabelMap.from_names({i: n for n, i in ids.items()})
 
@@ -161,4 +168,6 @@ def prompt_on_slice(z: int, label: int, positive, negative=(), rectangles=()) ->
         (y0, x0), (y1, x1) = boxes[-1].min(axis=0), boxes[-1].max(axis=0)
         box = [y0, x0, y1, x1]
     labels = [1] * len(pos) + [0] * len(neg)
-    return Prompt(slice=z, label=label, points=np.concatenate([pos, neg]), point_labels=labels, box=box)
+    return Prompt(
+        slice=z, label=label, points=np.concatenate([pos, neg]), point_labels=labels, box=box
+    )

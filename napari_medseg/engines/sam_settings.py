@@ -46,7 +46,7 @@ def save_settings(**updates) -> dict:
 
 
 def default_cache_dir() -> Path:
-    """``NAPARI_MEDSEG_CACHE_DIR``, else the saved ``sam_cache_dir``, else ``~/.cache/napari-medseg/sam``."""
+    """``NAPARI_MEDSEG_CACHE_DIR``, else the saved ``sam_cache_dir``, else the user cache folder."""
     env = os.environ.get("NAPARI_MEDSEG_CACHE_DIR")
     saved = load_settings().get("sam_cache_dir")
     return Path(env or saved or Path.home() / ".cache" / "napari-medseg" / "sam").expanduser()

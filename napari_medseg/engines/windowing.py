@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.intensity import CT_WINDOW, PET_SUV_RANGE, robust_limits
 from napari_medseg.core.model import Volume
-from napari_medseg.layers import CT_WINDOW, PET_SUV_RANGE, robust_limits
 
 PRESETS = ("auto", "ct", "suv", "pct", "minmax")
 
@@ -54,7 +54,9 @@ def source_channels(images: list[Volume]) -> list[SourceChannel]:
     for vol in images:
         base = vol.channel or vol.name
         if vol.rgb:
-            out += [SourceChannel(f"{base}[{c}]", vol, i) for i, c in enumerate("RGB"[: vol.shape[-1]])]
+            out += [
+                SourceChannel(f"{base}[{c}]", vol, i) for i, c in enumerate("RGB"[: vol.shape[-1]])
+            ]
         else:
             out.append(SourceChannel(base, vol))
     names = [s.name for s in out]
@@ -120,7 +122,9 @@ def to_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def sam_stack(sources: list[SourceChannel], mapping: list[ChannelSpec]) -> tuple[np.ndarray, list[dict]]:
+def sam_stack(
+    sources: list[SourceChannel], mapping: list[ChannelSpec]
+) -> tuple[np.ndarray, list[dict]]:
     """The (z, y, x, 3) uint8 stack SAM sees (z = 1 for a 2D image) and the windows used."""
     if len(mapping) != 3:
         raise MedsegError(f"SAM takes exactly 3 input channels, {len(mapping)} were mapped")
@@ -135,7 +139,9 @@ def sam_stack(sources: list[SourceChannel], mapping: list[ChannelSpec]) -> tuple
         used.append({"source": spec.source, "window": spec.window, "limits": [lo, hi]})
     shapes = {p.shape for p in planes}
     if len(shapes) > 1:
-        raise MedsegError(f"mapped channels lie on different grids {sorted(shapes)}; pick channels on one grid")
+        raise MedsegError(
+            f"mapped channels lie on different grids {sorted(shapes)}; pick channels on one grid"
+        )
     stack = np.stack(planes, axis=-1)
     if stack.ndim == 3:  # a single 2D image
         stack = stack[None]
