@@ -38,7 +38,13 @@ def sync(device: str) -> None:
 
 
 def load_model(args):
-    from napari_medseg.engines.sam_model import LoadedSam, infer_config, load_sam, pick_device
+    from napari_medseg.engines.sam_model import (
+        LoadedSam,
+        infer_config,
+        load_sam,
+        pick_device,
+        prepare,
+    )
 
     device = pick_device(args.device)
     if args.checkpoint:
@@ -46,7 +52,7 @@ def load_model(args):
     from segment_anything import build_sam_vit_b
 
     torch.manual_seed(0)
-    model = build_sam_vit_b(checkpoint=None).eval().to(device)
+    model = prepare(build_sam_vit_b(checkpoint=None).to(device))  # as load_sam prepares it
     config = infer_config(model.state_dict(), Path("random"))
     return LoadedSam(model, config, "random-vit-b-seed0", Path("random-vit_b"))
 
