@@ -26,7 +26,10 @@ def medseg_meta(vol: Volume | None, case: Case, root: str | None, fmt: str | Non
 
 
 def image_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
-    kwargs = {"name": vol.name, **geometry_kwargs(vol), "metadata": medseg_meta(vol, case, root, fmt, "image")}
+    kwargs = {
+        "name": vol.name, **geometry_kwargs(vol), "visible": vol.metadata.get("visible", True),
+        "metadata": medseg_meta(vol, case, root, fmt, "image"),
+    }  # fmt: skip
     arr = vol.array
     if vol.rgb:
         kwargs["rgb"] = True

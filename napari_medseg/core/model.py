@@ -41,6 +41,7 @@ class Volume:
 
     ``spacing``/``origin``/``direction`` (in :attr:`geometry`) follow the spatial axes of
     ``shape``. ``rgb`` marks a trailing colour axis. A mask carries a ``labelmap``.
+    ``metadata["visible"] = False`` asks the viewer to add the layer hidden (a duplicate view).
     """
 
     name: str

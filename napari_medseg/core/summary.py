@@ -39,8 +39,10 @@ def describe_case(case: Case, stats: bool = False) -> dict:
         "masks": [describe_volume(v, stats) for v in case.masks],
         "boxes": len(case.boxes),
     }
-    if case.metadata:
-        out["metadata"] = {k: v for k, v in case.metadata.items() if isinstance(v, str | int | float | bool | list)}
+    # Scalars only: per-slice lists (e.g. MedMNIST's slice_labels) can hold 100k entries.
+    meta = {k: v for k, v in case.metadata.items() if isinstance(v, str | int | float | bool)}
+    if meta:
+        out["metadata"] = meta
     if stats:
         for v in case.images + case.masks:
             v.unload()

@@ -13,6 +13,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.datasets._common import list_visible, visible
 from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.dicom import is_dicom
 from napari_medseg.io.volumes import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -37,21 +38,21 @@ class GenericDataset(Dataset):
     @classmethod
     def detect(cls, path: Path) -> bool:
         if path.is_file():
-            return has_suffix(path, VOLUME_SUFFIXES + IMAGE_SUFFIXES) or _is_dicom(path)
+            return has_suffix(path, VOLUME_SUFFIXES + IMAGE_SUFFIXES) or is_dicom(path)
         if not path.is_dir():
             return False
         entries = [p for p in path.iterdir() if visible(p)]
         files = [p for p in entries if p.is_file()]
         if any(has_suffix(p, VOLUME_SUFFIXES + IMAGE_SUFFIXES) for p in files):
             return True
-        return any(_is_dicom(p) for p in _walk_files(path, limit=200))
+        return any(is_dicom(p) for p in _walk_files(path, limit=200))
 
     def __init__(self, root):
         super().__init__(root)
         self._cases: dict[str, dict] = {}
         root = self.root
         if root.is_file():
-            if _is_dicom(root) and not has_suffix(root, VOLUME_SUFFIXES + IMAGE_SUFFIXES):
+            if is_dicom(root) and not has_suffix(root, VOLUME_SUFFIXES + IMAGE_SUFFIXES):
                 self._add_dicom(root.parent)
             else:
                 self._cases[strip_suffix(root.name)] = {"kind": "file", "image": root, "mask": None}
@@ -118,12 +119,3 @@ def _walk_files(folder: Path, limit: int):
             if count >= limit:
                 return
 
-
-def _is_dicom(path: Path) -> bool:
-    """DICOM files are recognised by the ``DICM`` magic at byte 128, not by extension."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False

@@ -29,6 +29,8 @@ PATIENT = re.compile(r"^(PETCT|PSMA)_[0-9a-fA-F]+$")
 STUDY_DATE = re.compile(r"^(\d{2})-(\d{2})-(\d{4})-")
 LABELS = LabelMap.from_names({1: "lesion"})
 # (file stem, layer name, modality, channel): aligned PET-grid images first, the native CT last.
+# PET activity and the native CT duplicate SUV and CTres, so their layers start hidden.
+HIDDEN = ("PET", "CT")
 IMAGES = (
     ("CTres", "CTres", "CT", "CTres"),
     ("SUV", "SUV", "PET", "SUV"),
@@ -99,7 +101,10 @@ class PetCtLesionsDataset(Dataset):
             if path is None:
                 case.problems.append(f"no {stem}.nii.gz")
                 continue
-            case.images += read_nifti(path, name=name, modality=modality, channel_names=[channel])
+            vols = read_nifti(path, name=name, modality=modality, channel_names=[channel])
+            for vol in vols:
+                vol.metadata["visible"] = stem not in HIDDEN
+            case.images += vols
         if not case.images:
             raise ReadError("no CTres/SUV/PET/CT NIfTI files in this study folder", folder)
         seg = _nifti(folder, "SEG")
