@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> None:
     from napari_medseg._sample_data import sample_path
 
     viewer = napari.Viewer(title="napari-medseg")
-    for name, area in DOCKED:
-        viewer.window.add_plugin_dock_widget("napari-medseg", name, tabify=area == "right")
+    docks = [viewer.window.add_plugin_dock_widget("napari-medseg", name, tabify=area == "right")[0] for name, area in DOCKED]
+    docks[0].raise_()  # the case browser is the tab users start from
     viewer.open(args.path or str(sample_path("petct")), plugin="napari-medseg")
     if args.screenshot:
         from qtpy.QtWidgets import QApplication
