@@ -89,3 +89,14 @@ def test_mha_source_round_trip(tmp_path):
         np.testing.assert_allclose(back.GetDirection(), img.GetDirection(), atol=1e-6)
         np.testing.assert_array_equal(sitk.GetArrayFromImage(back), (ct > 0))
         np.testing.assert_array_equal(read_mask(out, vol).array, mask)
+
+
+def test_mask_stored_in_another_voxel_order_is_reoriented(tmp_path):
+    """A mask saved by another tool in a different voxel order still lands on the image."""
+    ct, _, labels = torso((6, 10, 12))
+    nib.save(nib.Nifti1Image(display_to_nifti(ct), nifti_affine((4.0, 3.0, 2.0))), tmp_path / "ct.nii.gz")
+    image = read_nifti(tmp_path / "ct.nii.gz")[0]
+    ras_mask = nib.Nifti1Image(display_to_nifti(labels), nifti_affine((4.0, 3.0, 2.0)))
+    lps_mask = ras_mask.as_reoriented(np.array([[0, -1], [1, -1], [2, 1]]))  # stored L/P-first, like DICOM tools
+    nib.save(lps_mask, tmp_path / "mask.nii.gz")
+    np.testing.assert_array_equal(read_mask(tmp_path / "mask.nii.gz", image).array, labels)

@@ -9,10 +9,10 @@ import numpy as np
 
 from napari_medseg.core.atomic import atomic_path
 from napari_medseg.core.errors import ReadError, WriteError
-from napari_medseg.core.geometry import RAS_TO_LPS, reverse_axes
+from napari_medseg.core.geometry import RAS_TO_LPS, reverse_axes, sitk_index_to_lps
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Volume
-from napari_medseg.io.volumes import read_volume
+from napari_medseg.io.volumes import NIFTI_SUFFIXES, as_label_array, guarded, has_suffix, read_volume
 
 MASK_SUFFIX = ".nii.gz"
 
@@ -96,52 +96,76 @@ def write_mask(reference: Volume, mask: np.ndarray, path: str | Path) -> Path:
     return path
 
 
+def source_grid(reference: Volume) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape (i, j, k) and RAS affine of the file :func:`write_mask` writes for ``reference``."""
+    src = reference.source
+    nsp = reference.spatial_ndim
+    display = tuple(reference.shape[:nsp])
+    if src is not None and src.kind in ("nifti", "itk") and nsp == 3:
+        source = [0, 0, 0]
+        for d, axis in enumerate(src.transform.perm):
+            source[axis] = display[d]
+        if src.kind == "nifti":
+            return tuple(source), src.affine
+        return tuple(source[::-1]), RAS_TO_LPS @ src.affine
+    zyx = display if nsp == 3 else (1, *display)
+    return tuple(zyx[::-1]), _display_ras_affine(reference)
+
+
+def to_display(reference: Volume, data: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`source_layout`: a file-layout (i, j, k) mask in ``reference``'s display order."""
+    src = reference.source
+    if src is not None and src.kind == "nifti" and reference.spatial_ndim == 3:
+        return src.transform.to_display(data)
+    if src is not None and src.kind == "itk" and reference.spatial_ndim == 3:
+        return src.transform.to_display(data.transpose(2, 1, 0))
+    zyx = data.transpose(2, 1, 0)
+    return zyx if reference.spatial_ndim == 3 else zyx[0]
+
+
+def _file_grid(path: Path):
+    """Shape (i, j, k), RAS affine and an (i, j, k) loader of a NIfTI/MHA/NRRD mask file."""
+    if has_suffix(path, NIFTI_SUFFIXES):
+        import nibabel as nib
+
+        img = nib.load(str(path))
+        return tuple(img.shape[:3]), img.affine, lambda: np.asanyarray(img.dataobj)
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    lps = sitk_index_to_lps(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+    return tuple(reader.GetSize()), RAS_TO_LPS @ lps, lambda: sitk.GetArrayFromImage(reader.Execute()).transpose(2, 1, 0)
+
+
 def read_mask(path: str | Path, reference: Volume, labelmap: LabelMap | None = None) -> Volume:
-    """Read a mask file and check it lies on ``reference``'s grid (shape and geometry)."""
+    """Read a mask file onto ``reference``'s grid, refusing one that lies on another grid.
+
+    A file on the reference's own source grid (what :func:`write_mask` writes, or a label file
+    from the same scanner export) maps back voxel for voxel; a file stored in another voxel
+    order is accepted when its world geometry matches after reorientation.
+    """
     path = Path(path)
-    vol = read_volume(path, name=reference.name + "_mask", labelmap=labelmap or LabelMap.from_names({}))[0]
+    labelmap = labelmap or LabelMap.from_names({})
     nsp = reference.spatial_ndim
     ref_shape = tuple(reference.shape[:nsp])
-    shape = vol.shape if nsp == 3 else vol.shape[1:]
-    if tuple(shape) != ref_shape:
-        on_grid = _read_in_source_layout(path, reference, vol)
-        if on_grid is None:
-            raise ReadError(f"mask shape {tuple(shape)} differs from image shape {ref_shape}", path)
-        return on_grid
-    if nsp == 3 and reference.source is not None and reference.source.kind != "pixels":
-        same = np.allclose(vol.geometry.affine(), reference.geometry.affine(), atol=1e-3)
-        if not same:
-            raise ReadError("mask affine differs from the image's (not on the same grid)", path)
-    if nsp == 2:
-        load3 = vol.loader
-        vol = Volume(vol.name, ref_shape, vol.dtype, reference.geometry, lambda: load3()[0],
-                     labelmap=vol.labelmap, source=vol.source)  # fmt: skip
-    else:
-        vol.geometry = reference.geometry
+    try:
+        shape, affine, load_raw = _file_grid(path)
+    except Exception as exc:  # noqa: BLE001 - any header failure means a bad file
+        raise ReadError(f"not a readable mask file ({exc})", path) from exc
+    want_shape, want_affine = source_grid(reference)
+    if shape == want_shape and np.allclose(affine, want_affine, atol=1e-3):
+        load = guarded(path, lambda: as_label_array(to_display(reference, load_raw()), path))
+        return Volume(reference.name + "_mask", ref_shape, np.dtype(np.uint8), reference.geometry, load,
+                      labelmap=labelmap)  # fmt: skip
+    vol = read_volume(path, name=reference.name + "_mask", labelmap=labelmap)[0]
+    if nsp != 3 or tuple(vol.shape) != ref_shape:
+        raise ReadError(f"mask shape {tuple(vol.shape)} differs from image shape {ref_shape}", path)
+    if not np.allclose(vol.geometry.affine(), reference.geometry.affine(), atol=1e-3):
+        raise ReadError("mask affine differs from the image's (not on the same grid)", path)
+    vol.geometry = reference.geometry
     return vol
-
-
-def _read_in_source_layout(path: Path, reference: Volume, vol: Volume) -> Volume | None:
-    """A NIfTI mask that :func:`write_mask` put on an ITK/DICOM reference whose display layout is
-    not the radiological one (e.g. sagittal LSS slices kept as acquired); None if it is not one."""
-    import nibabel as nib
-
-    from napari_medseg.io.volumes import as_label_array
-
-    src = reference.source
-    if src is None or src.kind != "itk" or reference.spatial_ndim != 3 or vol.source is None:
-        return None
-    if vol.source.kind != "nifti" or not np.allclose(vol.source.affine, RAS_TO_LPS @ src.affine, atol=1e-3):
-        return None
-    img = nib.load(str(path))
-    if src.transform.display_shape(tuple(img.shape[:3])[::-1]) != tuple(reference.shape[:3]):
-        return None
-
-    def load():
-        return as_label_array(src.transform.to_display(np.asanyarray(img.dataobj).transpose(2, 1, 0)), path)
-
-    return Volume(vol.name, tuple(reference.shape[:3]), vol.dtype, reference.geometry, load,
-                  labelmap=vol.labelmap, source=vol.source)  # fmt: skip
 
 
 def case_mask_from_folder(folder: str | Path, case: Case, labelmap: LabelMap | None = None) -> Volume | None:
