@@ -22,7 +22,9 @@ def press(viewer, key):
     viewer.keymap[KeyBinding.from_str(key)](viewer)
 
 
-def test_review_panel_queue_autosave_verdicts_and_locks(make_napari_viewer, qtbot, msd_spleen, tmp_path):
+def test_review_panel_queue_autosave_verdicts_and_locks(
+    make_napari_viewer, qtbot, msd_spleen, tmp_path
+):
     from napari_medseg._qt.review_widget import MASK_NAME, ReviewWidget
 
     viewer = make_napari_viewer()
@@ -56,7 +58,11 @@ def test_review_panel_queue_autosave_verdicts_and_locks(make_napari_viewer, qtbo
     wait(qtbot, widget.verdict("accepted"))
     qtbot.waitUntil(lambda: widget.current == "spleen_3", timeout=20000)
     entry = session.entry("spleen_2")
-    assert (entry["status"], entry["notes"], entry["reviewer"]) == ("accepted", "tip added", "alice")
+    assert (entry["status"], entry["notes"], entry["reviewer"]) == (
+        "accepted",
+        "tip added",
+        "alice",
+    )
     ref = open_dataset(msd_spleen).load_case("spleen_2").reference_image()
     assert read_mask(mask_path(out, "spleen_2"), ref).array[4, 20, 20] == 1
 
@@ -81,7 +87,9 @@ def test_review_panel_queue_autosave_verdicts_and_locks(make_napari_viewer, qtbo
     assert widget.current is None
 
 
-def test_qa_panel_lists_flagged_cases_and_opens_at_the_slice(make_napari_viewer, qtbot, msd_spleen, tmp_path):
+def test_qa_panel_lists_flagged_cases_and_opens_at_the_slice(
+    make_napari_viewer, qtbot, msd_spleen, tmp_path
+):
     from napari_medseg._qt.qa_widget import QAWidget
 
     ds = open_dataset(msd_spleen)
@@ -102,12 +110,17 @@ def test_qa_panel_lists_flagged_cases_and_opens_at_the_slice(make_napari_viewer,
     widget.masks_edit.setText(str(masks))
     widget.report_edit.setText(str(tmp_path / "report"))
     wait(qtbot, widget.run())
-    flagged = {widget.table.item(r, 0).text(): widget.table.item(r, 1).text() for r in range(widget.table.rowCount())}
+    flagged = {
+        widget.table.item(r, 0).text(): widget.table.item(r, 1).text()
+        for r in range(widget.table.rowCount())
+    }
     assert flagged["spleen_2"].startswith("holes") and flagged["spleen_3"] == "missing"
     assert "spleen_1" not in flagged or "holes" not in flagged["spleen_1"]
     assert (tmp_path / "report" / "report.html").exists()
     row = [widget.table.item(r, 0).text() for r in range(widget.table.rowCount())].index("spleen_2")
     wait(qtbot, widget.open_row(row))
-    qtbot.waitUntil(lambda: widget.state.case is not None and widget.state.case.id == "spleen_2", timeout=10000)
+    qtbot.waitUntil(
+        lambda: widget.state.case is not None and widget.state.case.id == "spleen_2", timeout=10000
+    )
     assert f"QA: {masks.name}" in [ly.name for ly in viewer.layers]
     assert viewer.dims.current_step[0] == hole_slice

@@ -32,7 +32,9 @@ def reference_distances(a, b, spacing):
     pa, pb = surface_points(a, spacing), surface_points(b, spacing)
     d_ab = cKDTree(pb).query(pa)[0]
     d_ba = cKDTree(pa).query(pb)[0]
-    return float(np.percentile(np.concatenate([d_ab, d_ba]), 95)), float((d_ab.mean() + d_ba.mean()) / 2)
+    return float(np.percentile(np.concatenate([d_ab, d_ba]), 95)), float(
+        (d_ab.mean() + d_ba.mean()) / 2
+    )
 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 0.7, 0.9)])

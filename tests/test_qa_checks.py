@@ -1,4 +1,4 @@
-"""Each QA check on crafted masks: it fires on the defect, at the right slice, and not on a clean mask."""
+"""Each QA check on crafted masks: it fires on the defect, at the right slice, not on clean ones."""
 
 from __future__ import annotations
 
@@ -50,10 +50,18 @@ def test_undeclared_label_at_its_first_slice():
 
 
 def test_grid_mismatch_shape_and_affine():
-    image = Volume.from_array("ct", np.zeros((20, 40, 40), np.int16), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
-    same = Volume.from_array("m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
-    other_shape = Volume.from_array("m", np.zeros((20, 40, 41), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
-    shifted = Volume.from_array("m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 5, 0), np.eye(3)))
+    image = Volume.from_array(
+        "ct", np.zeros((20, 40, 40), np.int16), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    )
+    same = Volume.from_array(
+        "m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    )
+    other_shape = Volume.from_array(
+        "m", np.zeros((20, 40, 41), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 0, 0), np.eye(3))
+    )
+    shifted = Volume.from_array(
+        "m", np.zeros((20, 40, 40), np.uint8), Geometry((2.0, 1.0, 1.0), (0, 5, 0), np.eye(3))
+    )
     assert check_grid(same, image) == []
     assert names(check_grid(other_shape, image)) == ["grid_mismatch"]
     assert "affine" in check_grid(shifted, image)[0].detail
@@ -68,8 +76,13 @@ def test_tiny_components_and_multiple_components():
     # Not expected single, no tiny: two big parts pass.
     two = cylinder().astype(bool)
     two[10] = False
-    assert check_components(two, 1, SPACING, QAOptions(min_component_ml=0.01, single=frozenset())) == []
-    assert names(check_components(two, 1, SPACING, QAOptions(single=None))) == ["multiple_components"]
+    assert (
+        check_components(two, 1, SPACING, QAOptions(min_component_ml=0.01, single=frozenset()))
+        == []
+    )
+    assert names(check_components(two, 1, SPACING, QAOptions(single=None))) == [
+        "multiple_components"
+    ]
 
 
 def test_holes_in_a_slice_and_in_3d():
@@ -99,9 +112,15 @@ def test_slice_jump_gap_and_dip():
     assert check_slice_jump(dip, 1, QAOptions())[0].slice_index == 12
 
 
-def test_tapering_tips_are_not_jumps():
-    areas = [3, 15, 60, 120, 150, 120, 60, 15, 3]
-    m = np.zeros((len(areas), 20, 20), bool)
+@pytest.mark.parametrize(
+    "areas",
+    [
+        [3, 15, 60, 120, 150, 120, 60, 15, 3],
+        [277, 861, 1359, 1757, 2083, 1757, 1359, 861, 277],  # a ball cut by thick slices
+    ],
+)
+def test_tapering_tips_are_not_jumps(areas):
+    m = np.zeros((len(areas), 50, 50), bool)
     for z, a in enumerate(areas):
         m[z].flat[:a] = True
     assert check_slice_jump(m, 1, QAOptions()) == []

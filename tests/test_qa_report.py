@@ -45,14 +45,19 @@ def test_qa_cli_writes_csv_and_html(qa_setup, tmp_path, capsys):
     assert tuple(rows[0].keys()) == COLUMNS
     by = {(r["case"], r["label"]): r for r in rows}
     perfect = by[("spleen_1", "1")]
-    assert (perfect["name"], float(perfect["dice"]), float(perfect["hd95_mm"])) == ("spleen", 1.0, 0.0)
+    assert (perfect["name"], float(perfect["dice"]), float(perfect["hd95_mm"])) == (
+        "spleen",
+        1.0,
+        0.0,
+    )
     assert perfect["flags"] == "" or "undeclared" not in perfect["flags"]
     # The eroded mask: metrics equal an independent computation through compare's own inputs.
     ref = ds.load_case("spleen_2").masks[0].array
     (expect,) = compare(bad, ref, ds.load_case("spleen_2").reference_image().spacing, labels=[1])
     assert float(by[("spleen_2", "1")]["dice"]) == pytest.approx(expect.dice, abs=1e-4)
     assert float(by[("spleen_2", "1")]["dice"]) == pytest.approx(
-        2 * np.sum((bad == 1) & (ref == 1)) / (np.sum(bad == 1) + np.sum(ref == 1)), abs=1e-4)
+        2 * np.sum((bad == 1) & (ref == 1)) / (np.sum(bad == 1) + np.sum(ref == 1)), abs=1e-4
+    )
     assert "undeclared_label" in by[("spleen_2", "5")]["flags"]
     assert "undeclared_label" not in by[("spleen_2", "1")]["flags"]
     assert by[("spleen_2", "5")]["name"] == "label_5"
@@ -60,7 +65,9 @@ def test_qa_cli_writes_csv_and_html(qa_setup, tmp_path, capsys):
     assert by[("spleen_4", "1")]["flags"] == "missing"
     html = (tmp_path / "report" / "report.html").read_text()
     assert "<svg" in html and "spleen_2" in html
-    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html), "the report must be self-contained"
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", html), (
+        "the report must be self-contained"
+    )
     order = [m.group(1) for m in re.finditer(r"<tr[^>]*><td>(spleen_\d)</td>", html)]
     assert order.index("spleen_1") > order.index("spleen_2"), "worst cases first"
     assert "spleen_3" in capsys.readouterr().err
@@ -69,15 +76,36 @@ def test_qa_cli_writes_csv_and_html(qa_setup, tmp_path, capsys):
 def test_qa_against_a_reference_folder(qa_setup, tmp_path):
     root, ds, masks, bad = qa_setup
     # Compare a folder with itself: every readable case agrees perfectly.
-    assert main(["qa", str(root), "--masks", str(masks), "--reference", str(masks), "--case", "spleen_2",
-                 "--out", str(tmp_path / "r2")]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "qa",
+                str(root),
+                "--masks",
+                str(masks),
+                "--reference",
+                str(masks),
+                "--case",
+                "spleen_2",
+                "--out",
+                str(tmp_path / "r2"),
+            ]
+        )
+        == 0
+    )
     rows = read_rows(tmp_path / "r2" / "report.csv")
-    assert [(r["case"], r["label"], r["dice"]) for r in rows] == [("spleen_2", "1", "1.0000"), ("spleen_2", "5", "1.0000")]
+    assert [(r["case"], r["label"], r["dice"]) for r in rows] == [
+        ("spleen_2", "1", "1.0000"),
+        ("spleen_2", "5", "1.0000"),
+    ]
 
 
 def test_qa_refuses_report_inside_source_and_missing_folder(qa_setup, capsys):
     root, ds, masks, _ = qa_setup
     assert main(["qa", str(root), "--masks", str(masks), "--out", str(root / "qa")]) == 2
-    assert main(["qa", str(root), "--masks", str(root / "nope"), "--out", str(masks.parent / "r")]) == 2
+    assert (
+        main(["qa", str(root), "--masks", str(root / "nope"), "--out", str(masks.parent / "r")])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "refusing to write inside the source" in err and "no such masks folder" in err

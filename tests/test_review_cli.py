@@ -24,8 +24,23 @@ def test_review_cli_round_trip(msd_spleen, tmp_path, capsys):
     fixed = case.masks[0].array.copy()
     fixed[2, 10:20, 10:20] = 1
     corrected = write_mask(case.reference_image(), fixed, tmp_path / "fixed.nii.gz")
-    assert review(msd_spleen, out, "set-status", "spleen_1", "accepted", "--notes", "fixed tip", "--mask", str(corrected)) == 0
-    np.testing.assert_array_equal(read_mask(mask_path(out, "spleen_1"), case.reference_image()).array, fixed)
+    assert (
+        review(
+            msd_spleen,
+            out,
+            "set-status",
+            "spleen_1",
+            "accepted",
+            "--notes",
+            "fixed tip",
+            "--mask",
+            str(corrected),
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        read_mask(mask_path(out, "spleen_1"), case.reference_image()).array, fixed
+    )
     assert review(msd_spleen, out, "set-status", "spleen_2", "rejected") == 0
     capsys.readouterr()
     assert review(msd_spleen, out, "--json", "status") == 0

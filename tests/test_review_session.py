@@ -59,7 +59,10 @@ def test_history_of_versions_and_mask_convention(msd_spleen, out):
     s.save("spleen_1", second, status="accepted", notes="ok")
     hist = s.entry("spleen_1")["history"]
     assert [(v["version"], v["kind"], v["by"]) for v in hist] == [
-        (0, "initial", "unet"), (1, "correction", "alice"), (2, "correction", "alice")]  # fmt: skip
+        (0, "initial", "unet"),
+        (1, "correction", "alice"),
+        (2, "correction", "alice"),
+    ]
     assert [v["file"] for v in hist][1] == "history/spleen_1/v1_alice.nii.gz"
     case = open_dataset(msd_spleen).load_case("spleen_1")
     ref = case.reference_image()
@@ -90,8 +93,12 @@ sys.stdin.read()                 # the reviewer keeps working until the process 
 
 
 def test_autosave_restored_after_the_process_is_killed(msd_spleen, out):
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(KILLED_EDITOR), str(msd_spleen), str(out)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(KILLED_EDITOR), str(msd_spleen), str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "autosaved"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -155,7 +162,10 @@ def test_audit_log_is_append_only_json_lines(msd_spleen, out):
     lines = (out / "audit.log").read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     assert [(e["who"], e["action"], e["case"]) for e in entries] == [
-        ("alice", "open", "spleen_3"), ("alice", "set_status", "spleen_3"), ("alice", "close", "spleen_3")]  # fmt: skip
+        ("alice", "open", "spleen_3"),
+        ("alice", "set_status", "spleen_3"),
+        ("alice", "close", "spleen_3"),
+    ]
     assert entries[1]["before"] == "in_progress" and entries[1]["notes"] == "wrong organ"
     assert all("time" in e for e in entries)
     with open(out / "audit.log", "a") as fh:

@@ -68,11 +68,16 @@ class QAWidget(QWidget):
         self._workers: list = []
 
         self.masks_edit = QLineEdit(placeholderText="folder of <case id>.nii.gz masks")
-        self.reference_edit = QLineEdit(placeholderText="optional: reference masks (default: the dataset's)")
+        self.reference_edit = QLineEdit(
+            placeholderText="optional: reference masks (default: the dataset's)"
+        )
         self.report_edit = QLineEdit(placeholderText="optional: write report.csv/.html here")
         form = QFormLayout()
-        for label, edit in (("Masks", self.masks_edit), ("Reference", self.reference_edit),
-                            ("Report folder", self.report_edit)):  # fmt: skip
+        for label, edit in (
+            ("Masks", self.masks_edit),
+            ("Reference", self.reference_edit),
+            ("Report folder", self.report_edit),
+        ):
             row = QHBoxLayout()
             row.addWidget(edit)
             browse = QPushButton("…")
@@ -132,8 +137,14 @@ class QAWidget(QWidget):
 
         self.run_button.setEnabled(False)
         self.info.setText("Running QA…")
-        worker = create_worker(job, _connect={"returned": self._done, "errored": self._failed,
-                                              "finished": lambda: self.run_button.setEnabled(True)})  # fmt: skip
+        worker = create_worker(
+            job,
+            _connect={
+                "returned": self._done,
+                "errored": self._failed,
+                "finished": lambda: self.run_button.setEnabled(True),
+            },
+        )
         self._workers = [w for w in self._workers if w.is_running] + [worker]
         return worker
 
@@ -146,12 +157,17 @@ class QAWidget(QWidget):
         self.table.setRowCount(len(self.results))
         for row, res in enumerate(self.results):
             dice = min((m.dice for m in res.metrics), default=None)
-            cells = (res.case, ", ".join(dict.fromkeys(f.name for f in res.flags)),
-                     "" if res.first_slice is None else str(res.first_slice),
-                     "" if dice is None else f"{dice:.3f}")  # fmt: skip
+            cells = (
+                res.case,
+                ", ".join(dict.fromkeys(f.name for f in res.flags)),
+                "" if res.first_slice is None else str(res.first_slice),
+                "" if dice is None else f"{dice:.3f}",
+            )
             for col, text in enumerate(cells):
                 self.table.setItem(row, col, QTableWidgetItem(text))
-        self.info.setText(f"{len(results)} cases checked, {len(self.results)} flagged. Click one to open it.")
+        self.info.setText(
+            f"{len(results)} cases checked, {len(self.results)} flagged. Click one to open it."
+        )
 
     def open_row(self, row: int):
         """Open a flagged case at its offending slice (in a worker)."""
@@ -159,11 +175,17 @@ class QAWidget(QWidget):
             return None
         res = self.results[row]
         masks = Path(self.masks_edit.text().strip())
+        self.info.setText(f"Opening {res.case}…")
         worker = create_worker(
-            load_with_mask, self.state, masks, res.case,
-            _connect={"returned": lambda loaded: self.state.show(loaded, res.first_slice), "errored": self._failed},
-            _progress={"desc": f"Opening {res.case}"},
-        )  # fmt: skip
+            load_with_mask,
+            self.state,
+            masks,
+            res.case,
+            _connect={
+                "returned": lambda loaded: self.state.show(loaded, res.first_slice),
+                "errored": self._failed,
+            },
+        )
         self._workers = [w for w in self._workers if w.is_running] + [worker]
         return worker
 

@@ -32,7 +32,15 @@ from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Volume
 from napari_medseg.layers import case_layers
-from napari_medseg.review.session import ACCEPTED, FINAL, IN_PROGRESS, NEEDS_FIX, REJECTED, STATUSES, ReviewSession
+from napari_medseg.review.session import (
+    ACCEPTED,
+    FINAL,
+    IN_PROGRESS,
+    NEEDS_FIX,
+    REJECTED,
+    STATUSES,
+    ReviewSession,
+)
 from napari_medseg.viewer_state import state_for
 
 if TYPE_CHECKING:
@@ -47,8 +55,9 @@ def load_for_review(session: ReviewSession, case_id: str):
     opened = session.open_case(case_id)
     case = opened.case
     ref = case.reference_image()
-    mask = Volume.from_array(MASK_NAME, opened.mask, geometry=ref.geometry, labelmap=opened.labelmap,
-                             source=ref.source)  # fmt: skip
+    mask = Volume.from_array(
+        MASK_NAME, opened.mask, geometry=ref.geometry, labelmap=opened.labelmap, source=ref.source
+    )
     shown = dataclasses.replace(case, masks=[mask])
     ds = session.dataset
     return opened, (shown, case_layers(shown, str(ds.root), ds.format))
@@ -74,7 +83,9 @@ class ReviewWidget(QWidget):
         browse.clicked.connect(self._browse)
         self.reviewer_edit = QLineEdit(_user())
         self.start_button = QPushButton("Start / resume session")
-        self.start_button.clicked.connect(lambda: self.start(self.out_edit.text(), self.reviewer_edit.text()))
+        self.start_button.clicked.connect(
+            lambda: self.start(self.out_edit.text(), self.reviewer_edit.text())
+        )
         self.filter_combo = QComboBox()
         self.filter_combo.addItems(["all", *STATUSES])
         self.filter_combo.currentIndexChanged.connect(lambda _i: self.refresh())
@@ -85,7 +96,9 @@ class ReviewWidget(QWidget):
         self.queue.setSelectionBehavior(QTableWidget.SelectRows)
         self.queue.setEditTriggers(QTableWidget.NoEditTriggers)
         self.queue.verticalHeader().setVisible(False)
-        self.queue.cellDoubleClicked.connect(lambda row, _c: self.open_case(self.queue.item(row, 0).text()))
+        self.queue.cellDoubleClicked.connect(
+            lambda row, _c: self.open_case(self.queue.item(row, 0).text())
+        )
         self.notes_edit = QLineEdit(placeholderText="notes for this case")
         self.info = QLabel("Open a dataset, choose a session folder and start.")
         self.info.setWordWrap(True)
@@ -98,7 +111,10 @@ class ReviewWidget(QWidget):
         form.addRow("Reviewer", self.reviewer_edit)
         form.addRow("Show", self.filter_combo)
         nav = QHBoxLayout()
-        for text, slot in (("◀ Previous (PgUp)", self.previous_case), ("Next (PgDn) ▶", self.next_case)):
+        for text, slot in (
+            ("◀ Previous (PgUp)", self.previous_case),
+            ("Next (PgDn) ▶", self.next_case),
+        ):
             button = QPushButton(text)
             button.clicked.connect(slot)
             nav.addWidget(button)
@@ -153,8 +169,10 @@ class ReviewWidget(QWidget):
         self.timer.start(self.autosave_ms)
         self.refresh()
         pending = [c for c in self.session.case_ids() if self.session.has_autosave(c)]
-        self.info.setText(f"Session in {self.session.out}"
-                          + (f"; unsaved work of {', '.join(pending)} is restored when opened" if pending else ""))  # fmt: skip
+        self.info.setText(
+            f"Session in {self.session.out}"
+            + (f"; unsaved work of {', '.join(pending)} is restored when opened" if pending else "")
+        )
         return self.session
 
     def statuses_filter(self) -> set[str] | None:
@@ -198,24 +216,26 @@ class ReviewWidget(QWidget):
             return None
         self.leave_case()
         self.info.setText(f"Opening {case_id}…")
-        return self._run(load_for_review, self.session, case_id, done=self._opened,
-                         desc=f"Opening {case_id}")  # fmt: skip
+        return self._run(load_for_review, self.session, case_id, done=self._opened)
 
     def _opened(self, result) -> None:
         opened, loaded = result
         self.current = opened.case.id
         self.state.show(loaded)
         self.mask_layer = next(
-            ly for ly in self.viewer.layers
+            ly
+            for ly in self.viewer.layers
             if (ly.metadata.get("medseg") or {}).get("volume") is loaded[0].masks[0]
-        )  # fmt: skip
+        )
         self.mask_layer.events.paint.connect(self._edited)
         self.mask_layer.events.data.connect(self._edited)
         self.viewer.layers.selection.active = self.mask_layer
         self.dirty = opened.recovered  # restored work is still unsaved
         self.notes_edit.setText(self.session.entry(self.current)["notes"])
-        self.info.setText(f"{self.current}: mask from {opened.origin}"
-                          + (" (unsaved work restored)" if opened.recovered else ""))  # fmt: skip
+        self.info.setText(
+            f"{self.current}: mask from {opened.origin}"
+            + (" (unsaved work restored)" if opened.recovered else "")
+        )
         self.refresh()
 
     def _edited(self, _event=None) -> None:
@@ -255,7 +275,9 @@ class ReviewWidget(QWidget):
         if self.session is None or self.current is None or self.mask_layer is None:
             return None
         self.dirty = False
-        return self._run(self.session.autosave, self.current, self.mask_layer.data.copy(), done=None)
+        return self._run(
+            self.session.autosave, self.current, self.mask_layer.data.copy(), done=None
+        )
 
     def verdict(self, status: str | None):
         """Save the edited mask as a new version, with ``status`` (None: keep the status)."""
@@ -267,7 +289,9 @@ class ReviewWidget(QWidget):
         def save():
             current = self.session.entry(cid)["status"]
             if status is not None and current in FINAL and status != current:
-                self.session.set_status(cid, IN_PROGRESS)  # the panel reopens a reviewed case itself
+                self.session.set_status(
+                    cid, IN_PROGRESS
+                )  # the panel reopens a reviewed case itself
             return self.session.save(cid, mask, status=status, notes=notes)
 
         def saved(_entry) -> None:
@@ -277,11 +301,12 @@ class ReviewWidget(QWidget):
             if status is not None and cid == self.current:
                 self.next_case()
 
-        return self._run(save, done=saved, desc=f"Saving {cid}")
+        self.info.setText(f"Saving {cid}…")
+        return self._run(save, done=saved)
 
-    def _run(self, fn, *args, done, desc: str | None = None):
+    def _run(self, fn, *args, done):
         connect = {"errored": self._failed, **({"returned": done} if done else {})}
-        worker = create_worker(fn, *args, _connect=connect, **({"_progress": {"desc": desc}} if desc else {}))
+        worker = create_worker(fn, *args, _connect=connect)
         self._workers = [w for w in self._workers if w.is_running] + [worker]
         return worker
 

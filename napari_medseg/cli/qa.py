@@ -11,20 +11,39 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.review.qa import QAOptions, run_qa
 from napari_medseg.review.report import write_report
 
-HELP = "check masks (<DIR>/<case id>.nii.gz) and compare them with a reference: report.csv + report.html"
+HELP = "check masks (<DIR>/<case id>.nii.gz), compare them with a reference: report.csv/.html"
 
 
 def add_arguments(parser) -> None:
     add_dataset_arguments(parser)
-    parser.add_argument("--masks", required=True, metavar="DIR", help="folder of <case id>.nii.gz masks")
-    parser.add_argument("--reference", metavar="DIR", help="reference masks (default: the dataset's own masks)")
-    parser.add_argument("--out", required=True, metavar="REPORTDIR", help="where report.csv and report.html go")
-    parser.add_argument("--min-component-ml", type=float, default=QAOptions.min_component_ml,
-                        help="components smaller than this (ml) are flagged tiny (default %(default)s)")
-    parser.add_argument("--jump-factor", type=float, default=QAOptions.jump_factor,
-                        help="flag neighbouring slices whose areas differ by more (default %(default)s)")
-    parser.add_argument("--single", metavar="LABEL", action="append", type=int,
-                        help="label id expected to be one connected component (repeatable)")
+    parser.add_argument(
+        "--masks", required=True, metavar="DIR", help="folder of <case id>.nii.gz masks"
+    )
+    parser.add_argument(
+        "--reference", metavar="DIR", help="reference masks (default: the dataset's own masks)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="REPORTDIR", help="where report.csv and report.html go"
+    )
+    parser.add_argument(
+        "--min-component-ml",
+        type=float,
+        default=QAOptions.min_component_ml,
+        help="components smaller than this (ml) are flagged tiny (default %(default)s)",
+    )
+    parser.add_argument(
+        "--jump-factor",
+        type=float,
+        default=QAOptions.jump_factor,
+        help="flag neighbouring slices whose areas differ by more (default %(default)s)",
+    )
+    parser.add_argument(
+        "--single",
+        metavar="LABEL",
+        action="append",
+        type=int,
+        help="label id expected to be one connected component (repeatable)",
+    )
 
 
 def run(args) -> int:
@@ -35,13 +54,21 @@ def run(args) -> int:
     if args.reference and not Path(args.reference).is_dir():
         raise MedsegError("no such reference folder", args.reference)
     out = check_output_dir(args.out, dataset.root)
-    options = QAOptions(min_component_ml=args.min_component_ml, jump_factor=args.jump_factor,
-                        single=frozenset(args.single or ()))  # fmt: skip
+    options = QAOptions(
+        min_component_ml=args.min_component_ml,
+        jump_factor=args.jump_factor,
+        single=frozenset(args.single or ()),
+    )
     results = run_qa(dataset, masks, ids, args.reference, options)
     write_report(results, out)
     flagged = [r for r in results if r.flags]
     for r in flagged:
         where = f" (slice {r.first_slice})" if r.first_slice is not None else ""
-        print(f"  {r.case}: {', '.join(dict.fromkeys(f.name for f in r.flags))}{where}", file=sys.stderr)
-    print(f"{len(results)} cases, {len(flagged)} flagged: {out / 'report.csv'}, {out / 'report.html'}")
+        print(
+            f"  {r.case}: {', '.join(dict.fromkeys(f.name for f in r.flags))}{where}",
+            file=sys.stderr,
+        )
+    print(
+        f"{len(results)} cases, {len(flagged)} flagged: {out / 'report.csv'}, {out / 'report.html'}"
+    )
     return 0

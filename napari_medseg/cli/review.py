@@ -28,47 +28,94 @@ def _default_reviewer() -> str:
 
 def add_arguments(parser) -> None:
     parser.add_argument("path", metavar="PATH", help="dataset folder")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the session folder (outside the dataset)")
-    parser.add_argument("--reviewer", default=_default_reviewer(), help="name recorded with each action")
-    parser.add_argument("--initial", metavar="DIR", help="pre-segmentations <case id>.nii.gz (default: the dataset's masks)")
-    parser.add_argument("--initial-by", metavar="NAME", help="engine or person that made the pre-segmentations")
-    parser.add_argument("--stale-after", type=float, default=DEFAULT_STALE_AFTER,
-                        help="seconds after which another session's case lock expires (default %(default)s)")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR", help="the session folder (outside the dataset)"
+    )
+    parser.add_argument(
+        "--reviewer", default=_default_reviewer(), help="name recorded with each action"
+    )
+    parser.add_argument(
+        "--initial",
+        metavar="DIR",
+        help="pre-segmentations <case id>.nii.gz (default: the dataset's masks)",
+    )
+    parser.add_argument(
+        "--initial-by", metavar="NAME", help="engine or person that made the pre-segmentations"
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=DEFAULT_STALE_AFTER,
+        help="seconds after which another session's case lock expires (default %(default)s)",
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = parser.add_subparsers(dest="action", required=True)
     p = sub.add_parser("status", help="the queue with statuses")
-    p.add_argument("--status", action="append", choices=STATUSES, help="only cases with this status (repeatable)")
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        help="only cases with this status (repeatable)",
+    )
     p = sub.add_parser("next", help="the next (or --previous) case of the queue")
     p.add_argument("case", nargs="?", metavar="ID", help="from this case (default: the start)")
     p.add_argument("--previous", action="store_true")
-    p.add_argument("--status", action="append", choices=STATUSES, help="only cases with this status (repeatable)")
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=STATUSES,
+        help="only cases with this status (repeatable)",
+    )
     p = sub.add_parser("set-status", help="set a case's status, optionally saving a corrected mask")
     p.add_argument("case", metavar="ID")
     p.add_argument("status", choices=STATUSES)
     p.add_argument("--notes", help="reviewer notes")
-    p.add_argument("--mask", metavar="FILE", help="corrected mask on the case's grid, saved as a new version")
+    p.add_argument(
+        "--mask", metavar="FILE", help="corrected mask on the case's grid, saved as a new version"
+    )
     for name in ("history", "audit"):
-        p = sub.add_parser(name, help=f"the {name} of a case" + (" (or of all)" if name == "audit" else ""))
+        p = sub.add_parser(
+            name, help=f"the {name} of a case" + (" (or of all)" if name == "audit" else "")
+        )
         p.add_argument("case", metavar="ID", nargs="?" if name == "audit" else None)
 
 
 def run(args) -> int:
-    session = ReviewSession.open(args.path, args.out, args.reviewer, initial=args.initial,
-                                 initial_by=args.initial_by, stale_after=args.stale_after)  # fmt: skip
+    session = ReviewSession.open(
+        args.path,
+        args.out,
+        args.reviewer,
+        initial=args.initial,
+        initial_by=args.initial_by,
+        stale_after=args.stale_after,
+    )
     if args.action == "status":
         rows = []
         for cid in session.queue(args.status):
             e = session.entry(cid)
-            rows.append({"id": cid, "status": e["status"], "reviewer": e["reviewer"], "notes": e["notes"],
-                         "versions": len(e["history"]), "autosave": session.has_autosave(cid),
-                         "locked_by": (session.locked_by(cid) or {}).get("owner")})  # fmt: skip
+            rows.append(
+                {
+                    "id": cid,
+                    "status": e["status"],
+                    "reviewer": e["reviewer"],
+                    "notes": e["notes"],
+                    "versions": len(e["history"]),
+                    "autosave": session.has_autosave(cid),
+                    "locked_by": (session.locked_by(cid) or {}).get("owner"),
+                }
+            )
         if args.json:
             print_json(rows)
         for r in [] if args.json else rows:
-            extra = "".join([f" by {r['reviewer']}" if r["reviewer"] else "", f", {r['versions']} versions",
-                             " [unsaved autosave]" if r["autosave"] else "",
-                             f" [open by {r['locked_by']}]" if r["locked_by"] else "",
-                             f": {r['notes']}" if r["notes"] else ""])  # fmt: skip
+            extra = "".join(
+                [
+                    f" by {r['reviewer']}" if r["reviewer"] else "",
+                    f", {r['versions']} versions",
+                    " [unsaved autosave]" if r["autosave"] else "",
+                    f" [open by {r['locked_by']}]" if r["locked_by"] else "",
+                    f": {r['notes']}" if r["notes"] else "",
+                ]
+            )
             print(f"{r['id']}\t{r['status']}{extra}")
     elif args.action == "next":
         found = session.neighbour(args.case, -1 if args.previous else 1, args.status)
@@ -92,14 +139,22 @@ def run(args) -> int:
         if args.json:
             print_json(entry)
         else:
-            print(f"{args.case}: {entry['status']}" + (f" by {entry['reviewer']}" if entry["reviewer"] else ""))
+            print(
+                f"{args.case}: {entry['status']}"
+                + (f" by {entry['reviewer']}" if entry["reviewer"] else "")
+            )
             for v in entry["history"]:
-                print(f"  v{v['version']} {v['kind']} by {v['by']} at {v['time']}: {session.out / v['file']}")
+                print(
+                    f"  v{v['version']} {v['kind']} by {v['by']} at {v['time']}: "
+                    f"{session.out / v['file']}"
+                )
     else:
         entries = session.audit.entries(args.case)
         if args.json:
             print_json(entries)
         for e in [] if args.json else entries:
             details = {k: v for k, v in e.items() if k not in ("time", "who", "action", "case")}
-            print(f"{e['time']} {e['who']} {e['action']} {e['case'] or ''} {details or ''}".rstrip())
+            print(
+                f"{e['time']} {e['who']} {e['action']} {e['case'] or ''} {details or ''}".rstrip()
+            )
     return 0

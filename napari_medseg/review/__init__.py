@@ -1,4 +1,5 @@
-"""Review sessions (statuses, history, autosave, locks, audit) and mask QA (checks, metrics, reports).
+"""Review sessions (statuses, history, autosave, locks, audit) and mask QA (checks, metrics,
+reports).
 
 Qt-free: the review and QA widgets, the ``review`` and ``qa`` commands and scripts all call these.
 """
@@ -8,6 +9,16 @@ from napari_medseg.review.qa import CaseQA, Flag, QAOptions, check_mask, qa_case
 from napari_medseg.review.session import STATUSES, OpenedCase, ReviewSession, TransitionError
 
 __all__ = [
-    "STATUSES", "CaseQA", "Flag", "LabelMetrics", "OpenedCase", "QAOptions", "ReviewSession",
-    "TransitionError", "check_mask", "compare", "qa_case", "run_qa",
-]  # fmt: skip
+    "STATUSES",
+    "CaseQA",
+    "Flag",
+    "LabelMetrics",
+    "OpenedCase",
+    "QAOptions",
+    "ReviewSession",
+    "TransitionError",
+    "check_mask",
+    "compare",
+    "qa_case",
+    "run_qa",
+]

@@ -13,7 +13,7 @@ def now_iso() -> str:
 
 
 class AuditLog:
-    """``<out>/audit.log``: one JSON object a line (``time``, ``who``, ``action``, ``case``, details).
+    """``<out>/audit.log``: one JSON object a line (time, who, action, case, details).
 
     Entries are only ever appended, each with a single ``write`` on an ``O_APPEND`` descriptor
     followed by ``fsync``, so two sessions on the same folder interleave whole lines and a

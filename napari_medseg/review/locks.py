@@ -44,8 +44,13 @@ class CaseLock:
     token: str
 
     def info(self) -> dict:
-        return {"owner": self.owner, "pid": os.getpid(), "host": socket.gethostname(),
-                "token": self.token, "heartbeat": time.time()}  # fmt: skip
+        return {
+            "owner": self.owner,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "token": self.token,
+            "heartbeat": time.time(),
+        }
 
     def held(self) -> bool:
         """Whether the file on disk is still ours (a stale-lock takeover may have replaced it)."""
@@ -77,8 +82,9 @@ def is_stale(info: dict | None, stale_after: float) -> bool:
     return info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1)))
 
 
-def acquire(locks_dir: str | Path, case_id: str, owner: str,
-            stale_after: float = DEFAULT_STALE_AFTER) -> CaseLock:  # fmt: skip
+def acquire(
+    locks_dir: str | Path, case_id: str, owner: str, stale_after: float = DEFAULT_STALE_AFTER
+) -> CaseLock:
     """Lock ``case_id`` for ``owner`` or raise :class:`LockedError` naming the holder."""
     path = Path(locks_dir) / f"{case_id}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +95,11 @@ def acquire(locks_dir: str | Path, case_id: str, owner: str,
         except FileExistsError:
             info = read_lock(path)
             if not is_stale(info, stale_after):
-                who = f"{info.get('owner')} (pid {info.get('pid')} on {info.get('host')})" if info else "another session"
+                who = (
+                    f"{info.get('owner')} (pid {info.get('pid')} on {info.get('host')})"
+                    if info
+                    else "another session"
+                )
                 raise LockedError(f"case {case_id!r} is open by {who}", path) from None
             # Move the stale lock aside under a unique name: of two sessions breaking the same
             # lock, only one rename succeeds, and both then race fairly on O_EXCL.
@@ -100,10 +110,13 @@ def acquire(locks_dir: str | Path, case_id: str, owner: str,
                 continue
             moved = read_lock(aside)
             if moved is not None and moved.get("token") != info.get("token"):
-                # Another session broke the stale lock first and we moved its fresh one: put it back.
+                # Another session broke the stale lock first and we moved its fresh lock:
+                # put it back.
                 os.link(aside, path)
                 aside.unlink()
-                raise LockedError(f"case {case_id!r} was just opened by {moved.get('owner')}", path)
+                raise LockedError(
+                    f"case {case_id!r} was just opened by {moved.get('owner')}", path
+                ) from None
             aside.unlink(missing_ok=True)
             continue
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -114,7 +127,9 @@ def acquire(locks_dir: str | Path, case_id: str, owner: str,
     raise LockedError(f"case {case_id!r} is being locked by another session", path)
 
 
-def holder(locks_dir: str | Path, case_id: str, stale_after: float = DEFAULT_STALE_AFTER) -> dict | None:
+def holder(
+    locks_dir: str | Path, case_id: str, stale_after: float = DEFAULT_STALE_AFTER
+) -> dict | None:
     """The live lock on a case (owner, pid, host, heartbeat), or None."""
     info = read_lock(Path(locks_dir) / f"{case_id}.lock")
     return None if info is None or is_stale(info, stale_after) else info

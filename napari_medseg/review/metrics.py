@@ -35,7 +35,9 @@ class LabelMetrics:
         return asdict(self)
 
 
-def overlap_counts(mask: np.ndarray, reference: np.ndarray, labels) -> dict[int, tuple[int, int, int]]:
+def overlap_counts(
+    mask: np.ndarray, reference: np.ndarray, labels
+) -> dict[int, tuple[int, int, int]]:
     """``{label: (voxels in mask, voxels in reference, voxels in both)}`` in one pass."""
     labels = [int(v) for v in labels]
     hi = int(max(mask.max(initial=0), reference.max(initial=0), *labels)) + 1

@@ -21,8 +21,17 @@ from napari_medseg.io.masks import mask_path
 from napari_medseg.io.volumes import read_volume
 from napari_medseg.review.metrics import LabelMetrics, bounding_box, compare
 
-FLAGS = ("missing", "unreadable", "empty", "undeclared_label", "grid_mismatch", "tiny_components",
-         "holes", "slice_jump", "multiple_components")  # fmt: skip
+FLAGS = (
+    "missing",
+    "unreadable",
+    "empty",
+    "undeclared_label",
+    "grid_mismatch",
+    "tiny_components",
+    "holes",
+    "slice_jump",
+    "multiple_components",
+)
 
 
 @dataclass
@@ -64,8 +73,14 @@ def check_labels(mask: np.ndarray, labelmap: LabelMap) -> list[Flag]:
     flags = []
     for value in sorted(set(np.unique(mask).tolist()) - set(labelmap.ids)):
         z = int(np.flatnonzero((mask == value).reshape(mask.shape[0], -1).any(axis=1))[0])
-        flags.append(Flag("undeclared_label", int(value), z if mask.ndim == 3 else None,
-                          f"value {value} is not in the labelmap"))  # fmt: skip
+        flags.append(
+            Flag(
+                "undeclared_label",
+                int(value),
+                z if mask.ndim == 3 else None,
+                f"value {value} is not in the labelmap",
+            )
+        )
     return flags
 
 
@@ -100,13 +115,25 @@ def check_components(binary: np.ndarray, label: int, spacing, options: QAOptions
     tiny = np.flatnonzero(sizes < min_voxels) + 1
     if tiny.size and n > 1:  # a lone tiny component is a small structure, not debris
         z = _slice_of(comps, int(tiny[0]), binary.ndim)
-        flags.append(Flag("tiny_components", label, None if z is None else z + z0,
-                          f"{tiny.size} of {n} components under {options.min_component_ml} ml"))  # fmt: skip
+        flags.append(
+            Flag(
+                "tiny_components",
+                label,
+                None if z is None else z + z0,
+                f"{tiny.size} of {n} components under {options.min_component_ml} ml",
+            )
+        )
     if n > 1 and (options.single is None or label in options.single):
         second = int(np.argsort(sizes)[-2]) + 1
         z = _slice_of(comps, second, binary.ndim)
-        flags.append(Flag("multiple_components", label, None if z is None else z + z0,
-                          f"{n} components where one is expected"))  # fmt: skip
+        flags.append(
+            Flag(
+                "multiple_components",
+                label,
+                None if z is None else z + z0,
+                f"{n} components where one is expected",
+            )
+        )
     return flags
 
 
@@ -118,7 +145,11 @@ def check_holes(binary: np.ndarray, label: int) -> list[Flag]:
         for z in range(crop.shape[0]):
             holes = ndi.binary_fill_holes(crop[z]) & ~crop[z]
             if holes.any():
-                return [Flag("holes", label, z + box[0].start, f"{int(holes.sum())} hole voxels in slice")]
+                return [
+                    Flag(
+                        "holes", label, z + box[0].start, f"{int(holes.sum())} hole voxels in slice"
+                    )
+                ]
     holes = ndi.binary_fill_holes(crop) & ~crop
     if holes.any():
         return [Flag("holes", label, None, f"{int(holes.sum())} enclosed background voxels")]
@@ -132,7 +163,8 @@ def slice_areas(binary: np.ndarray) -> np.ndarray:
 def check_slice_jump(binary: np.ndarray, label: int, options: QAOptions) -> list[Flag]:
     """Neighbouring slices whose areas differ by a large factor, or a gap inside the label.
 
-    A label's tips shrink fast, so a jump counts when the smaller area is at least
+    A label's tips change fast (the first slice through a ball may hold a third of the next
+    one's area), so a jump counts between two inner slices whose smaller area is at least
     ``jump_min_voxels``, or when one slice dips below both neighbours by the factor (a
     half-drawn slice). The flag points at the slice after the jump, or at the dip. 2D masks
     have no slices to compare.
@@ -148,15 +180,24 @@ def check_slice_jump(binary: np.ndarray, label: int, options: QAOptions) -> list
         a, b = inside[i - 1], inside[i]
         if min(a, b) == 0:
             return [Flag("slice_jump", label, z0 + i, "empty slice inside the label")]
-        if min(a, b) >= options.jump_min_voxels and max(a, b) / min(a, b) > f:
+        inner = 1 < i < inside.size - 1
+        if inner and min(a, b) >= options.jump_min_voxels and max(a, b) / min(a, b) > f:
             return [Flag("slice_jump", label, z0 + i, f"area {int(a)} -> {int(b)} voxels")]
         if i + 1 < inside.size and b * f < min(a, inside[i + 1]):
-            return [Flag("slice_jump", label, z0 + i, f"area dips to {int(b)} voxels between {int(a)} "
-                                                      f"and {int(inside[i + 1])}")]  # fmt: skip
+            return [
+                Flag(
+                    "slice_jump",
+                    label,
+                    z0 + i,
+                    f"area dips to {int(b)} voxels between {int(a)} and {int(inside[i + 1])}",
+                )
+            ]
     return []
 
 
-def check_mask(mask: np.ndarray, labelmap: LabelMap, spacing, options: QAOptions | None = None) -> list[Flag]:
+def check_mask(
+    mask: np.ndarray, labelmap: LabelMap, spacing, options: QAOptions | None = None
+) -> list[Flag]:
     """Every array check on one mask (the grid check needs the files: see :func:`qa_case`)."""
     options = options or QAOptions()
     flags = check_empty(mask) + check_labels(mask, labelmap)
@@ -197,8 +238,13 @@ def _on_grid(vol: Volume, image: Volume) -> np.ndarray:
     return arr[0] if image.spatial_ndim == 2 and arr.ndim == 3 else arr
 
 
-def qa_case(case: Case, mask_file: Path, labelmap: LabelMap, reference: Path | Volume | None,
-            options: QAOptions | None = None) -> CaseQA:  # fmt: skip
+def qa_case(
+    case: Case,
+    mask_file: Path,
+    labelmap: LabelMap,
+    reference: Path | Volume | None,
+    options: QAOptions | None = None,
+) -> CaseQA:
     """Check ``mask_file`` against ``case``'s image and compare it with ``reference``.
 
     ``reference`` is a mask file, a mask volume (the dataset's own) or None. Problems with
@@ -225,21 +271,30 @@ def qa_case(case: Case, mask_file: Path, labelmap: LabelMap, reference: Path | V
     if isinstance(reference, Path) and reference.exists():
         ref_vol = _read(reference, labelmap)
         if check_grid(ref_vol, image):
-            result.flags.append(Flag("grid_mismatch", detail=f"reference {reference.name} is on another grid"))
+            result.flags.append(
+                Flag("grid_mismatch", detail=f"reference {reference.name} is on another grid")
+            )
         else:
             ref = _on_grid(ref_vol, image)
     elif isinstance(reference, Volume):
         ref = np.asarray(reference.array)
-    present = set(np.unique(mask).tolist()) | (set(np.unique(ref).tolist()) if ref is not None else set())
+    present = set(np.unique(mask).tolist()) | (
+        set(np.unique(ref).tolist()) if ref is not None else set()
+    )
     result.labels = sorted((set(labelmap.ids) | present) - {0})
     if ref is not None:
         result.metrics = compare(mask, ref, spacing, result.labels)
     return result
 
 
-def run_qa(dataset: Dataset, masks: str | Path, case_ids: list[str] | None = None,
-           reference: str | Path | None = None, options: QAOptions | None = None,
-           progress: Callable[[int, int], None] | None = None) -> list[CaseQA]:  # fmt: skip
+def run_qa(
+    dataset: Dataset,
+    masks: str | Path,
+    case_ids: list[str] | None = None,
+    reference: str | Path | None = None,
+    options: QAOptions | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CaseQA]:
     """QA every ``<masks>/<case id>.nii.gz`` of ``dataset``.
 
     The reference is ``<reference>/<case id>.nii.gz`` when a folder is given, else the
@@ -249,8 +304,16 @@ def run_qa(dataset: Dataset, masks: str | Path, case_ids: list[str] | None = Non
     results = []
     for i, cid in enumerate(ids):
         case = dataset.load_case(cid)
-        labelmap = case.labelmap or getattr(dataset, "labelmap", None) or LabelMap.from_names({1: "foreground"})
-        ref = mask_path(reference, cid) if reference is not None else (case.masks[0] if case.masks else None)
+        labelmap = (
+            case.labelmap
+            or getattr(dataset, "labelmap", None)
+            or LabelMap.from_names({1: "foreground"})
+        )
+        ref = (
+            mask_path(reference, cid)
+            if reference is not None
+            else (case.masks[0] if case.masks else None)
+        )
         results.append(qa_case(case, mask_path(masks, cid), labelmap, ref, options))
         if progress is not None:
             progress(i + 1, len(ids))

@@ -15,8 +15,18 @@ from pathlib import Path
 from napari_medseg.core.atomic import write_text
 from napari_medseg.review.qa import CaseQA
 
-COLUMNS = ("case", "label", "name", "dice", "iou", "hd95_mm", "assd_mm", "volume_ml_mask",
-           "volume_ml_reference", "flags")  # fmt: skip
+COLUMNS = (
+    "case",
+    "label",
+    "name",
+    "dice",
+    "iou",
+    "hd95_mm",
+    "assd_mm",
+    "volume_ml_mask",
+    "volume_ml_reference",
+    "flags",
+)
 METRICS = ("dice", "iou", "hd95_mm", "assd_mm", "volume_ml_mask", "volume_ml_reference")
 NAN = float("nan")
 
@@ -28,10 +38,15 @@ def report_rows(results: list[CaseQA]) -> list[dict]:
         by_label = {m.label: m for m in res.metrics}
         for label in res.labels or [None]:
             m = by_label.get(label)
-            row = {"case": res.case, "label": "" if label is None else label,
-                   "name": res.names.get(label, f"label_{label}") if label is not None else ""}  # fmt: skip
+            row = {
+                "case": res.case,
+                "label": "" if label is None else label,
+                "name": res.names.get(label, f"label_{label}") if label is not None else "",
+            }
             row.update({k: getattr(m, k) if m is not None else NAN for k in METRICS})
-            row["flags"] = ";".join(res.flags_for(label) if label is not None else [f.name for f in res.flags])
+            row["flags"] = ";".join(
+                res.flags_for(label) if label is not None else [f.name for f in res.flags]
+            )
             rows.append(row)
     return rows
 
@@ -61,12 +76,15 @@ def worst_first(rows: list[dict]) -> list[dict]:
     return sorted(rows, key=key)
 
 
-def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 320, height: int = 160) -> str:
+def svg_histogram(
+    values: list[float], title: str, bins: int = 20, width: int = 320, height: int = 160
+) -> str:
     """An inline SVG histogram of the finite ``values``."""
     vals = [v for v in values if isinstance(v, float | int) and math.isfinite(v)]
     esc = html.escape(title)
     if not vals:
-        return f'<svg width="{width}" height="{height}"><text x="10" y="20">{esc}: no values</text></svg>'
+        text = f'<text x="10" y="20">{esc}: no values</text>'
+        return f'<svg width="{width}" height="{height}">{text}</svg>'
     lo, hi = min(vals), max(vals)
     span = (hi - lo) or 1.0
     counts = [0] * bins
@@ -74,14 +92,18 @@ def svg_histogram(values: list[float], title: str, bins: int = 20, width: int = 
         counts[min(bins - 1, int((v - lo) / span * bins))] += 1
     top, pad, bw = max(counts), 24, (width - 20) / bins
     bars = "".join(
-        f'<rect x="{10 + i * bw:.1f}" y="{height - pad - c / top * (height - 2 * pad):.1f}" width="{bw - 1:.1f}" '
+        f'<rect x="{10 + i * bw:.1f}" y="{height - pad - c / top * (height - 2 * pad):.1f}" '
+        f'width="{bw - 1:.1f}" '
         f'height="{c / top * (height - 2 * pad):.1f}" fill="#3b7dd8"><title>{c}</title></rect>'
         for i, c in enumerate(counts)
     )
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="plot">'
-            f'<text x="10" y="14" font-size="12">{esc} (n={len(vals)})</text>{bars}'
-            f'<text x="10" y="{height - 6}" font-size="10">{lo:.3g}</text>'
-            f'<text x="{width - 10}" y="{height - 6}" font-size="10" text-anchor="end">{hi:.3g}</text></svg>')  # fmt: skip
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="plot">'
+        f'<text x="10" y="14" font-size="12">{esc} (n={len(vals)})</text>{bars}'
+        f'<text x="10" y="{height - 6}" font-size="10">{lo:.3g}</text>'
+        f'<text x="{width - 10}" y="{height - 6}" font-size="10" text-anchor="end">'
+        f"{hi:.3g}</text></svg>"
+    )
 
 
 def svg_flag_counts(rows: list[dict], width: int = 320) -> str:
@@ -94,12 +116,15 @@ def svg_flag_counts(rows: list[dict], width: int = 320) -> str:
     top, height = max(counts.values()), 20 * len(counts) + 24
     bars = "".join(
         f'<text x="4" y="{30 + i * 20}" font-size="11">{html.escape(name)}</text>'
-        f'<rect x="130" y="{19 + i * 20}" width="{c / top * (width - 170):.1f}" height="14" fill="#d8573b"/>'
+        f'<rect x="130" y="{19 + i * 20}" width="{c / top * (width - 170):.1f}" height="14" '
+        'fill="#d8573b"/>'
         f'<text x="{136 + c / top * (width - 170):.1f}" y="{30 + i * 20}" font-size="11">{c}</text>'
         for i, (name, c) in enumerate(sorted(counts.items(), key=lambda kv: -kv[1]))
     )
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="plot">'
-            f'<text x="4" y="12" font-size="12">flags (rows)</text>{bars}</svg>')  # fmt: skip
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" class="plot">'
+        f'<text x="4" y="12" font-size="12">flags (rows)</text>{bars}</svg>'
+    )
 
 
 def to_html(rows: list[dict], title: str = "Mask QA") -> str:
@@ -107,20 +132,28 @@ def to_html(rows: list[dict], title: str = "Mask QA") -> str:
     plots.append(svg_flag_counts(rows))
     head = "".join(f"<th>{c}</th>" for c in COLUMNS)
     body = "".join(
-        "<tr" + (' class="flagged"' if r["flags"] else "") + ">"
-        + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in COLUMNS) + "</tr>"
+        "<tr"
+        + (' class="flagged"' if r["flags"] else "")
+        + ">"
+        + "".join(f"<td>{html.escape(_fmt(r[c]))}</td>" for c in COLUMNS)
+        + "</tr>"
         for r in worst_first(rows)
-    )  # fmt: skip
+    )
     cases = len({r["case"] for r in rows})
     flagged = len({r["case"] for r in rows if r["flags"]})
-    style = ("body{font-family:sans-serif;margin:20px} table{border-collapse:collapse;font-size:12px}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right} tr.flagged{background:#fde8e4}"
-             ".plot{border:1px solid #eee;margin:4px}")  # fmt: skip
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{cases} cases, {flagged} flagged, {len(rows)} case/label rows. Worst cases first.</p>"
-            f"<div>{''.join(plots)}</div><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            "</body></html>")  # fmt: skip
+    style = (
+        "body{font-family:sans-serif;margin:20px} table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "tr.flagged{background:#fde8e4}"
+        ".plot{border:1px solid #eee;margin:4px}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>{cases} cases, {flagged} flagged, {len(rows)} case/label rows. Worst cases first.</p>"
+        f"<div>{''.join(plots)}</div><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        "</body></html>"
+    )
 
 
 def write_report(results: list[CaseQA], out: str | Path, title: str = "Mask QA") -> Path:

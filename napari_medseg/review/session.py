@@ -34,7 +34,13 @@ from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.audit import AuditLog, now_iso
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER, CaseLock, acquire, holder
 
-TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX = "todo", "in_progress", "accepted", "rejected", "needs_fix"
+TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX = (
+    "todo",
+    "in_progress",
+    "accepted",
+    "rejected",
+    "needs_fix",
+)
 STATUSES = (TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX)
 FINAL = (ACCEPTED, REJECTED, NEEDS_FIX)
 # A reviewed case must be reopened (in progress) before it gets another verdict.
@@ -72,7 +78,14 @@ def _safe(name: str) -> str:
 
 
 def _new_case() -> dict:
-    return {"status": TODO, "reviewer": None, "notes": "", "opened": None, "updated": None, "history": []}
+    return {
+        "status": TODO,
+        "reviewer": None,
+        "notes": "",
+        "opened": None,
+        "updated": None,
+        "history": [],
+    }
 
 
 class ReviewSession:
@@ -93,8 +106,15 @@ class ReviewSession:
         Seconds without heartbeat after which another session's case lock expires.
     """
 
-    def __init__(self, dataset: Dataset, out: str | Path, reviewer: str, initial: str | Path | None = None,
-                 initial_by: str | None = None, stale_after: float = DEFAULT_STALE_AFTER):  # fmt: skip
+    def __init__(
+        self,
+        dataset: Dataset,
+        out: str | Path,
+        reviewer: str,
+        initial: str | Path | None = None,
+        initial_by: str | None = None,
+        stale_after: float = DEFAULT_STALE_AFTER,
+    ):
         self.dataset = dataset
         self.out = check_output_dir(out, dataset.root)
         self.reviewer = reviewer.strip() or "anonymous"
@@ -106,15 +126,28 @@ class ReviewSession:
         with self._mutex():
             state = self._load()
             if state is None:
-                state = {"dataset": str(Path(dataset.root).resolve()), "format": dataset.format,
-                         "created": now_iso(), "initial": str(initial) if initial else None,
-                         "initial_by": initial_by, "cases": {}}  # fmt: skip
+                state = {
+                    "dataset": str(Path(dataset.root).resolve()),
+                    "format": dataset.format,
+                    "created": now_iso(),
+                    "initial": str(initial) if initial else None,
+                    "initial_by": initial_by,
+                    "cases": {},
+                }
                 self._write(state)
             elif state.get("format") != dataset.format:
-                raise MedsegError(f"this session reviews a {state.get('format')} dataset, not {dataset.format}",
-                                  self.out / "session.json")  # fmt: skip
-        self.initial = Path(initial) if initial else (Path(state["initial"]) if state.get("initial") else None)
-        self.initial_by = initial_by or state.get("initial_by") or ("presegmentation" if self.initial else "dataset")
+                raise MedsegError(
+                    f"this session reviews a {state.get('format')} dataset, not {dataset.format}",
+                    self.out / "session.json",
+                )
+        self.initial = (
+            Path(initial) if initial else (Path(state["initial"]) if state.get("initial") else None)
+        )
+        self.initial_by = (
+            initial_by
+            or state.get("initial_by")
+            or ("presegmentation" if self.initial else "dataset")
+        )
 
     @classmethod
     def open(cls, path: str | Path, out: str | Path, reviewer: str, **kw) -> ReviewSession:
@@ -247,7 +280,11 @@ class ReviewSession:
         return self._cases[case_id]
 
     def labelmap(self, case: Case) -> LabelMap:
-        return case.labelmap or getattr(self.dataset, "labelmap", None) or LabelMap.from_names({1: "foreground"})
+        return (
+            case.labelmap
+            or getattr(self.dataset, "labelmap", None)
+            or LabelMap.from_names({1: "foreground"})
+        )
 
     def _initial_mask(self, case: Case) -> np.ndarray | None:
         ref, lm = case.reference_image(), self.labelmap(case)
@@ -256,13 +293,22 @@ class ReviewSession:
             return np.asarray(read_mask(path, ref, lm).array) if path.exists() else None
         return np.asarray(case.masks[0].array) if case.masks else None
 
-    def _version(self, case_id: str, mask: np.ndarray, who: str, kind: str, engine: str | None = None) -> dict:
+    def _version(
+        self, case_id: str, mask: np.ndarray, who: str, kind: str, engine: str | None = None
+    ) -> dict:
         """Write the next history version of a case and return its record."""
         case = self.load_case(case_id)
         n = len(self.entry(case_id)["history"])
         rel = Path("history") / case_id / f"v{n}_{_safe(who)}.nii.gz"
         write_mask(case.reference_image(), mask, self.out / rel)
-        return {"version": n, "file": rel.as_posix(), "by": who, "kind": kind, "engine": engine, "time": now_iso()}
+        return {
+            "version": n,
+            "file": rel.as_posix(),
+            "by": who,
+            "kind": kind,
+            "engine": engine,
+            "time": now_iso(),
+        }
 
     def _record_initial(self, case: Case) -> np.ndarray | None:
         """The pre-segmentation of a case, kept as version 0 the first time the case is touched."""
@@ -286,7 +332,11 @@ class ReviewSession:
                 mask, origin = read_mask(self.mask_path(case_id), ref, lm).array, "saved"
             else:
                 shape = ref.shape[: ref.spatial_ndim]
-                mask, origin = (initial, "initial") if initial is not None else (np.zeros(shape, np.uint8), "empty")
+                mask, origin = (
+                    (initial, "initial")
+                    if initial is not None
+                    else (np.zeros(shape, np.uint8), "empty")
+                )
 
             def opened(e):
                 e["opened"] = now_iso()
@@ -309,8 +359,14 @@ class ReviewSession:
         case = self.load_case(case_id)
         return write_mask(case.reference_image(), np.asarray(mask), self.autosave_path(case_id))
 
-    def save(self, case_id: str, mask: np.ndarray, status: str | None = None, notes: str | None = None,
-             engine: str | None = None) -> dict:  # fmt: skip
+    def save(
+        self,
+        case_id: str,
+        mask: np.ndarray,
+        status: str | None = None,
+        notes: str | None = None,
+        engine: str | None = None,
+    ) -> dict:
         """Save a correction as the current mask and a new version, optionally with a verdict."""
         with self._holding(case_id):
             if status is not None:
@@ -330,8 +386,14 @@ class ReviewSession:
                     e["notes"] = notes
 
             entry = self._update(case_id, saved)
-        self.audit.append(self.reviewer, "save", case_id, version=record["version"], status=status,
-                          **({"notes": notes} if notes is not None else {}))  # fmt: skip
+        self.audit.append(
+            self.reviewer,
+            "save",
+            case_id,
+            version=record["version"],
+            status=status,
+            **({"notes": notes} if notes is not None else {}),
+        )
         return entry
 
     def _check_transition(self, case_id: str, status: str) -> None:
@@ -339,8 +401,10 @@ class ReviewSession:
             raise TransitionError(f"unknown status {status!r} (one of {', '.join(STATUSES)})")
         current = self.entry(case_id)["status"]
         if status != current and status not in TRANSITIONS[current]:
-            raise TransitionError(f"case {case_id!r} is {current}: it cannot become {status}"
-                                  + (" (reopen it first)" if current in FINAL else ""))  # fmt: skip
+            raise TransitionError(
+                f"case {case_id!r} is {current}: it cannot become {status}"
+                + (" (reopen it first)" if current in FINAL else "")
+            )
 
     def set_status(self, case_id: str, status: str, notes: str | None = None) -> dict:
         """Change a case's status (the mask is left as it is)."""
@@ -355,8 +419,14 @@ class ReviewSession:
                     e["notes"] = notes
 
             entry = self._update(case_id, changed)
-        self.audit.append(self.reviewer, "set_status", case_id, before=before, status=status,
-                          **({"notes": notes} if notes is not None else {}))  # fmt: skip
+        self.audit.append(
+            self.reviewer,
+            "set_status",
+            case_id,
+            before=before,
+            status=status,
+            **({"notes": notes} if notes is not None else {}),
+        )
         return entry
 
     def close_case(self, case_id: str) -> None:
