@@ -109,3 +109,18 @@ def test_qa_refuses_report_inside_source_and_missing_folder(qa_setup, capsys):
     )
     err = capsys.readouterr().err
     assert "refusing to write inside the source" in err and "no such masks folder" in err
+
+
+def test_a_corrupt_reference_is_flagged_and_the_run_goes_on(qa_setup, tmp_path):
+    root, ds, masks, _ = qa_setup
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    mask_path(refs, "spleen_1").write_bytes(b"not a nifti")
+    case = ds.load_case("spleen_2")
+    write_mask(case.reference_image(), case.masks[0].array, mask_path(refs, "spleen_2"))
+    out = tmp_path / "r3"
+    args = ["qa", str(root), "--masks", str(masks), "--reference", str(refs), "--out", str(out)]
+    assert main(args) == 0
+    by = {(r["case"], r["label"]): r for r in read_rows(out / "report.csv")}
+    assert by[("spleen_1", "1")]["flags"] == "unreadable"
+    assert by[("spleen_2", "1")]["dice"] != ""

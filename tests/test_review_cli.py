@@ -52,6 +52,8 @@ def test_review_cli_round_trip(msd_spleen, tmp_path, capsys):
     assert review(msd_spleen, out, "history", "spleen_1") == 0
     text = capsys.readouterr().out
     assert "v0 initial by dataset" in text and "v1 correction by carol" in text
+    assert review(msd_spleen, out, "compare", "spleen_1") == 0
+    assert capsys.readouterr().out.startswith("label 1: dice ")
     assert review(msd_spleen, out, "audit", "spleen_1") == 0
     assert "carol save spleen_1" in capsys.readouterr().out
     # A verdict on a reviewed case must go through a reopen: a one-line error, exit code 2.

@@ -70,6 +70,14 @@ def test_history_of_versions_and_mask_convention(msd_spleen, out):
     np.testing.assert_array_equal(read_mask(out / hist[1]["file"], ref).array, first)
     # The current mask follows the <out>/<case id>.nii.gz convention, on the source grid.
     np.testing.assert_array_equal(read_mask(mask_path(out, "spleen_1"), ref).array, second)
+    # Pre-segmentation vs the final correction: exactly the two added 4x4 patches differ.
+    (m,) = s.compare_versions("spleen_1")
+    n0 = int((case.masks[0].array == 1).sum())
+    added = int((second == 1).sum()) - n0
+    assert m.dice == pytest.approx(2 * n0 / (2 * n0 + added))
+    assert m.volume_ml_mask - m.volume_ml_reference == pytest.approx(
+        added * np.prod(ref.spacing) / 1000
+    )
     s.close()
     assert ReviewSession.open(msd_spleen, out, "bob").open_case("spleen_1").origin == "saved"
 

@@ -16,7 +16,7 @@ from napari_medseg.io.masks import read_mask
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER
 from napari_medseg.review.session import STATUSES, ReviewSession
 
-HELP = "review session in an output folder: status, next, set-status, history, audit"
+HELP = "review session in an output folder: status, next, set-status, compare, history, audit"
 
 
 def _default_reviewer() -> str:
@@ -73,6 +73,10 @@ def add_arguments(parser) -> None:
     p.add_argument(
         "--mask", metavar="FILE", help="corrected mask on the case's grid, saved as a new version"
     )
+    p = sub.add_parser("compare", help="metrics between two versions of a case's mask")
+    p.add_argument("case", metavar="ID")
+    p.add_argument("--a", type=int, default=0, help="reference version (default 0, the first)")
+    p.add_argument("--b", type=int, default=-1, help="compared version (default -1, the latest)")
     for name in ("history", "audit"):
         p = sub.add_parser(
             name, help=f"the {name} of a case" + (" (or of all)" if name == "audit" else "")
@@ -134,6 +138,16 @@ def run(args) -> int:
         else:
             entry = session.set_status(args.case, args.status, args.notes)
         print_json(entry) if args.json else print(f"{args.case}: {entry['status']}")
+    elif args.action == "compare":
+        metrics = [m.as_dict() for m in session.compare_versions(args.case, args.a, args.b)]
+        if args.json:
+            print_json(metrics)
+        for m in [] if args.json else metrics:
+            print(
+                f"label {m['label']}: dice {m['dice']:.4f} iou {m['iou']:.4f} "
+                f"hd95 {m['hd95_mm']:.2f} mm assd {m['assd_mm']:.2f} mm "
+                f"volume {m['volume_ml_reference']:.2f} -> {m['volume_ml_mask']:.2f} ml"
+            )
     elif args.action == "history":
         entry = session.entry(args.case)
         if args.json:

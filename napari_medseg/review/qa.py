@@ -301,20 +301,22 @@ def run_qa(
     dataset's own mask of the case (cases without one get checks but no metrics).
     """
     ids = case_ids or dataset.case_ids()
+    fallback = getattr(dataset, "labelmap", None) or LabelMap.from_names({1: "foreground"})
     results = []
     for i, cid in enumerate(ids):
-        case = dataset.load_case(cid)
-        labelmap = (
-            case.labelmap
-            or getattr(dataset, "labelmap", None)
-            or LabelMap.from_names({1: "foreground"})
-        )
-        ref = (
-            mask_path(reference, cid)
-            if reference is not None
-            else (case.masks[0] if case.masks else None)
-        )
-        results.append(qa_case(case, mask_path(masks, cid), labelmap, ref, options))
+        try:
+            case = dataset.load_case(cid)
+            ref = (
+                mask_path(reference, cid)
+                if reference is not None
+                else (case.masks[0] if case.masks else None)
+            )
+            result = qa_case(case, mask_path(masks, cid), case.labelmap or fallback, ref, options)
+        except MedsegError as exc:  # an unreadable image or reference: report it, go on
+            labels = sorted(set(fallback.ids) - {0})
+            flag = Flag("unreadable", detail=str(exc))
+            result = CaseQA(cid, [flag], labels=labels, names=fallback.names())
+        results.append(result)
         if progress is not None:
             progress(i + 1, len(ids))
     return results

@@ -33,6 +33,7 @@ from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.audit import AuditLog, now_iso
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER, CaseLock, acquire, holder
+from napari_medseg.review.metrics import LabelMetrics, compare
 
 TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX = (
     "todo",
@@ -428,6 +429,25 @@ class ReviewSession:
             **({"notes": notes} if notes is not None else {}),
         )
         return entry
+
+    def compare_versions(self, case_id: str, a: int = 0, b: int = -1) -> list[LabelMetrics]:
+        """Per-label metrics of version ``b`` against version ``a`` of a case.
+
+        The default compares the latest version with the first (the pre-segmentation when
+        there was one): how much the reviewer corrected.
+        """
+        history = self.entry(case_id)["history"]
+        try:
+            va, vb = history[a], history[b]
+        except IndexError:
+            raise MedsegError(
+                f"case {case_id!r} has {len(history)} versions; no version {a} and {b}"
+            ) from None
+        case = self.load_case(case_id)
+        ref, lm = case.reference_image(), self.labelmap(case)
+        mask_a = read_mask(self.out / va["file"], ref, lm).array
+        mask_b = read_mask(self.out / vb["file"], ref, lm).array
+        return compare(mask_b, mask_a, ref.spacing[: ref.spatial_ndim])
 
     def close_case(self, case_id: str) -> None:
         """Release a case (its autosave, if any, stays for the next open)."""
