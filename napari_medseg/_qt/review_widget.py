@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import threading
 from typing import TYPE_CHECKING
 
 from napari.qt.threading import create_worker
@@ -77,6 +78,8 @@ class ReviewWidget(QWidget):
         self.mask_layer = None
         self.dirty = False
         self._workers: list = []
+        self._write_lock = threading.Lock()  # orders autosaves, saves and case changes
+        self._saves = 0
 
         self.out_edit = QLineEdit(placeholderText="session folder (outside the dataset)")
         browse = QPushButton("Browse…")
@@ -250,12 +253,13 @@ class ReviewWidget(QWidget):
         """Keep unsaved edits as an autosave and release the case's lock."""
         if self.session is None or self.current is None:
             return
-        try:
-            if self.dirty and self.mask_layer is not None:
-                self.session.autosave(self.current, self.mask_layer.data)
-        except MedsegError as exc:
-            report_error(exc)
-        self.session.close_case(self.current)
+        with self._write_lock:
+            try:
+                if self.dirty and self.mask_layer is not None:
+                    self.session.autosave(self.current, self.mask_layer.data)
+            except MedsegError as exc:
+                report_error(exc)
+            self.session.close_case(self.current)
         self.current, self.mask_layer, self.dirty = None, None, False
 
     # -- saving ----------------------------------------------------------------------------
@@ -275,9 +279,15 @@ class ReviewWidget(QWidget):
         if self.session is None or self.current is None or self.mask_layer is None:
             return None
         self.dirty = False
-        return self._run(
-            self.session.autosave, self.current, self.mask_layer.data.copy(), done=None
-        )
+        data = self.mask_layer.data.copy()
+        return self._run(self._autosave_job, self.current, data, self._saves, done=None)
+
+    def _autosave_job(self, case_id: str, data, saves: int):
+        # A save or a case change after this snapshot makes it stale: an autosave written
+        # after the save would come back as "unsaved work" older than the saved mask.
+        with self._write_lock:
+            if saves == self._saves and case_id == self.current:
+                self.session.autosave(case_id, data)
 
     def verdict(self, status: str | None):
         """Save the edited mask as a new version, with ``status`` (None: keep the status)."""
@@ -287,12 +297,12 @@ class ReviewWidget(QWidget):
         cid, mask, notes = self.current, self.mask_layer.data.copy(), self.notes_edit.text()
 
         def save():
-            current = self.session.entry(cid)["status"]
-            if status is not None and current in FINAL and status != current:
-                self.session.set_status(
-                    cid, IN_PROGRESS
-                )  # the panel reopens a reviewed case itself
-            return self.session.save(cid, mask, status=status, notes=notes)
+            with self._write_lock:
+                self._saves += 1
+                current = self.session.entry(cid)["status"]
+                if status is not None and current in FINAL and status != current:
+                    self.session.set_status(cid, IN_PROGRESS)  # the panel reopens it itself
+                return self.session.save(cid, mask, status=status, notes=notes)
 
         def saved(_entry) -> None:
             self.dirty = False
