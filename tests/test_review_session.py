@@ -15,7 +15,7 @@ import pytest
 
 from napari_medseg.core.errors import WriteError
 from napari_medseg.io.detect import open_dataset
-from napari_medseg.io.masks import mask_path, read_mask
+from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.locks import LockedError
 from napari_medseg.review.session import ReviewSession, TransitionError
 
@@ -180,3 +180,26 @@ def test_audit_log_is_append_only_json_lines(msd_spleen, out):
         fh.write('{"time": "torn')  # a crash mid-line
     ReviewSession.open(msd_spleen, out, "bob").set_status("spleen_1", "accepted")
     assert [e["who"] for e in s.audit.entries()] == ["alice", "alice", "alice", "bob"]
+
+
+def test_presegmentation_folder_is_version_zero(msd_spleen, tmp_path):
+    case = open_dataset(msd_spleen).load_case("spleen_3")  # a test case: no mask in the dataset
+    ref = case.reference_image()
+    preseg = np.zeros(ref.shape, np.uint8)
+    preseg[6:9, 15:25, 15:25] = 1
+    write_mask(ref, preseg, mask_path(tmp_path / "preseg", "spleen_3"))
+    s = ReviewSession.open(msd_spleen, tmp_path / "review", "alice", initial=tmp_path / "preseg",
+                           initial_by="unet")  # fmt: skip
+    opened = s.open_case("spleen_3")
+    assert opened.origin == "initial"
+    np.testing.assert_array_equal(opened.mask, preseg)
+    (v0,) = s.entry("spleen_3")["history"]
+    assert (v0["kind"], v0["by"], v0["file"]) == (
+        "initial",
+        "unet",
+        "history/spleen_3/v0_unet.nii.gz",
+    )
+    # The session remembers where its pre-segmentations came from.
+    again = ReviewSession.open(msd_spleen, tmp_path / "review", "bob")
+    assert (again.initial, again.initial_by) == (tmp_path / "preseg", "unet")
+    assert again.open_case("spleen_1").origin == "empty"  # no pre-segmentation for it
