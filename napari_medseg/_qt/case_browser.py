@@ -140,7 +140,6 @@ class CaseBrowserWidget(QWidget):
         worker = create_worker(
             self.state.load, case_id,
             _connect={"returned": lambda loaded: self._shown(loaded, slice_index), "errored": self._failed},
-            _progress={"desc": f"Loading {case_id}"},
         )  # fmt: skip
         self._keep(worker)
         return worker
