@@ -203,3 +203,15 @@ def test_presegmentation_folder_is_version_zero(msd_spleen, tmp_path):
     again = ReviewSession.open(msd_spleen, tmp_path / "review", "bob")
     assert (again.initial, again.initial_by) == (tmp_path / "preseg", "unet")
     assert again.open_case("spleen_1").origin == "empty"  # no pre-segmentation for it
+
+
+def test_edited_labelmap_is_saved_with_the_curation_output(msd_spleen, out):
+    from napari_medseg.core.labelmap import Label
+
+    s = ReviewSession.open(msd_spleen, out, "alice")
+    opened = s.open_case("spleen_1")
+    edited = opened.labelmap.renamed(1, "spleen (edited)").with_label(Label(2, "accessory spleen", (0, 200, 90)))
+    s.save("spleen_1", opened.mask, labelmap=edited)
+    assert (out / "labelmap.json").is_file()
+    reopened = ReviewSession.open(msd_spleen, out, "bob").open_case("spleen_2")
+    assert reopened.labelmap.names() == {0: "background", 1: "spleen (edited)", 2: "accessory spleen"}

@@ -295,6 +295,7 @@ class ReviewWidget(QWidget):
             report_error(MedsegError("no case is open in the review session"))
             return None
         cid, mask, notes = self.current, self.mask_layer.data.copy(), self.notes_edit.text()
+        labelmap = self.mask_layer.metadata.get("medseg", {}).get("labelmap")  # set by the labelmap editor
 
         def save():
             with self._write_lock:
@@ -302,7 +303,7 @@ class ReviewWidget(QWidget):
                 current = self.session.entry(cid)["status"]
                 if status is not None and current in FINAL and status != current:
                     self.session.set_status(cid, IN_PROGRESS)  # the panel reopens it itself
-                return self.session.save(cid, mask, status=status, notes=notes)
+                return self.session.save(cid, mask, status=status, notes=notes, labelmap=labelmap)
 
         def saved(_entry) -> None:
             self.dirty = False

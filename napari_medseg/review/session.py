@@ -29,6 +29,7 @@ import numpy as np
 from napari_medseg.core.atomic import check_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.audit import AuditLog, now_iso
@@ -280,7 +281,14 @@ class ReviewSession:
             self._cases[case_id] = self.dataset.load_case(case_id)
         return self._cases[case_id]
 
+    @property
+    def labelmap_path(self) -> Path:
+        """The labelmap edited during the session, saved with the curated masks."""
+        return self.out / "labelmap.json"
+
     def labelmap(self, case: Case) -> LabelMap:
+        if self.labelmap_path.is_file():
+            return read_labelmap(self.labelmap_path, case.labelmap)
         return (
             case.labelmap
             or getattr(self.dataset, "labelmap", None)
@@ -367,8 +375,12 @@ class ReviewSession:
         status: str | None = None,
         notes: str | None = None,
         engine: str | None = None,
+        labelmap: LabelMap | None = None,
     ) -> dict:
-        """Save a correction as the current mask and a new version, optionally with a verdict."""
+        """Save a correction as the current mask and a new version, optionally with a verdict.
+
+        ``labelmap`` (names, colours, ids as edited) is saved as ``<out>/labelmap.json``.
+        """
         with self._holding(case_id):
             if status is not None:
                 self._check_transition(case_id, status)
@@ -376,6 +388,8 @@ class ReviewSession:
             self._record_initial(case)
             record = self._version(case_id, mask, self.reviewer, "correction", engine)
             write_mask(case.reference_image(), np.asarray(mask), self.mask_path(case_id))
+            if labelmap is not None:
+                write_labelmap(labelmap, self.labelmap_path)
             self.autosave_path(case_id).unlink(missing_ok=True)
 
             def saved(e):
