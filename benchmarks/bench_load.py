@@ -50,7 +50,10 @@ def nibabel_fdata(task: Path):
 
 
 def nibabel_raw(task: Path):
-    return [np.asanyarray(nib.load(task / f"{d}Tr" / "spleen_1.nii.gz").dataobj) for d in ("images", "labels")]
+    return [
+        np.asanyarray(nib.load(task / f"{d}Tr" / "spleen_1.nii.gz").dataobj)
+        for d in ("images", "labels")
+    ]
 
 
 def timed(fn, task, repeat):
@@ -74,7 +77,9 @@ def peak(fn, task):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shape", type=int, nargs=3, default=(300, 512, 512), metavar=("Z", "Y", "X"))
+    parser.add_argument(
+        "--shape", type=int, nargs=3, default=(300, 512, 512), metavar=("Z", "Y", "X")
+    )
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,13 +89,19 @@ def main() -> None:
         results = {name: (timed(fn, task, args.repeat), peak(fn, task))
                    for name, fn in (("plugin", plugin_open), ("nibabel get_fdata", nibabel_fdata),
                                     ("nibabel dataobj", nibabel_raw))}  # fmt: skip
-    print(f"case {args.shape[0]}x{args.shape[1]}x{args.shape[2]} int16 CT + uint8 mask = {array_bytes / 1e6:.0f} MB of arrays")
+    print(
+        f"case {'x'.join(map(str, args.shape))} int16 CT + uint8 mask = {array_bytes / 1e6:.0f} MB of arrays"
+    )
     for name, (sec, top) in results.items():
-        print(f"{name:>18}: {sec:6.2f} s   peak {top / 1e6:7.0f} MB ({top / array_bytes:.2f}x array bytes)")
+        print(
+            f"{name:>18}: {sec:6.2f} s   peak {top / 1e6:7.0f} MB ({top / array_bytes:.2f}x array bytes)"
+        )
     ours = results["plugin"][0]
     for base in ("nibabel get_fdata", "nibabel dataobj"):
         print(f"time ratio plugin / {base}: {ours / results[base][0]:.2f}x")
-    print(f"peak memory plugin / array bytes: {results['plugin'][1] / array_bytes:.2f}x (target <= 1.5x)")
+    print(
+        f"peak memory plugin / array bytes: {results['plugin'][1] / array_bytes:.2f}x (target <= 1.5x)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,11 +38,11 @@ def sync(device: str) -> None:
 
 
 def load_model(args):
+    from napari_medseg.engines.device import pick_device
     from napari_medseg.engines.sam_model import (
         LoadedSam,
         infer_config,
         load_sam,
-        pick_device,
         prepare,
     )
 

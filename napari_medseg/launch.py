@@ -13,8 +13,12 @@ DOCKED = (("Case browser", "right"), ("Review session", "right"), ("SAM segmenta
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="napari-medseg-launch")
-    parser.add_argument("path", nargs="?", help="dataset folder or file (default: sample PET/CT case)")
-    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the window and exit")
+    parser.add_argument(
+        "path", nargs="?", help="dataset folder or file (default: sample PET/CT case)"
+    )
+    parser.add_argument(
+        "--screenshot", metavar="PNG", help="save a screenshot of the window and exit"
+    )
     args = parser.parse_args(argv)
 
     import napari
@@ -22,7 +26,10 @@ def main(argv: list[str] | None = None) -> None:
     from napari_medseg._sample_data import sample_path
 
     viewer = napari.Viewer(title="napari-medseg")
-    docks = [viewer.window.add_plugin_dock_widget("napari-medseg", name, tabify=area == "right")[0] for name, area in DOCKED]
+    docks = [
+        viewer.window.add_plugin_dock_widget("napari-medseg", name, tabify=area == "right")[0]
+        for name, area in DOCKED
+    ]
     docks[0].raise_()  # the case browser is the tab users start from
     viewer.open(args.path or str(sample_path("petct")), plugin="napari-medseg")
     if args.screenshot:

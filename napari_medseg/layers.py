@@ -21,7 +21,9 @@ def geometry_kwargs(vol: Volume) -> dict:
     return {"affine": geom.affine()}
 
 
-def medseg_meta(vol: Volume | None, case: Case, root: str | None, fmt: str | None, role: str) -> dict:
+def medseg_meta(
+    vol: Volume | None, case: Case, root: str | None, fmt: str | None, role: str
+) -> dict:
     return {"medseg": {"volume": vol, "case": case.id, "root": root, "format": fmt, "role": role}}
 
 
@@ -38,7 +40,11 @@ def image_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
     if kind == "CT":
         kwargs.update(colormap="gray", contrast_limits=CT_WINDOW)
     elif kind in ("PET", "SUV"):
-        hi = PET_SUV_RANGE[1] if vol.channel.upper() == "SUV" or vol.name.upper() == "SUV" else robust_limits(arr, 0, 99.8)[1]
+        hi = (
+            PET_SUV_RANGE[1]
+            if vol.channel.upper() == "SUV" or vol.name.upper() == "SUV"
+            else robust_limits(arr, 0, 99.8)[1]
+        )
         kwargs.update(colormap="hot", contrast_limits=(0.0, hi), blending="additive", opacity=0.7)
     else:
         kwargs.update(colormap="gray", contrast_limits=robust_limits(arr))
@@ -57,11 +63,18 @@ def labels_colormap(labelmap: LabelMap):
 def labels_features(labelmap: LabelMap) -> dict:
     """Feature table that makes napari's status bar show the label's name under the cursor."""
     ids = labelmap.ids
-    return {"index": np.asarray(ids, dtype=int), "name": np.asarray([labelmap[i].name for i in ids], dtype=object)}
+    return {
+        "index": np.asarray(ids, dtype=int),
+        "name": np.asarray([labelmap[i].name for i in ids], dtype=object),
+    }
 
 
 def labels_kwargs(labelmap: LabelMap) -> dict:
-    return {"colormap": labels_colormap(labelmap), "features": labels_features(labelmap), "opacity": 0.5}
+    return {
+        "colormap": labels_colormap(labelmap),
+        "features": labels_features(labelmap),
+        "opacity": 0.5,
+    }
 
 
 def labels_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
@@ -83,9 +96,14 @@ def boxes_layer(boxes: list[Box], ref: Volume, case: Case, root=None, fmt=None) 
     data = []
     for b in boxes:
         corners = [[b.y0, b.x0], [b.y0, b.x1], [b.y1, b.x1], [b.y1, b.x0]]
-        data.append(np.asarray([[b.slice_index or 0, *c] for c in corners] if three_d else corners, float))
+        data.append(
+            np.asarray([[b.slice_index or 0, *c] for c in corners] if three_d else corners, float)
+        )
     keys = sorted({k for b in boxes for k in b.properties})
-    features = {"label": [b.label for b in boxes], **{k: [b.properties.get(k, "") for b in boxes] for k in keys}}
+    features = {
+        "label": [b.label for b in boxes],
+        **{k: [b.properties.get(k, "") for b in boxes] for k in keys},
+    }
     geo = geometry_kwargs(ref)
     kwargs = {
         "name": "boxes", "shape_type": "rectangle", "features": features, "edge_width": 2,

@@ -81,7 +81,9 @@ class ViewerState:
         if self.dataset is None or Path(self.dataset.root) != Path(root):
             self.set_dataset(root)
         if self.case is None or self.case.id != meta.get("case"):
-            self.case = self.dataset.load_case(meta["case"])  # headers only; the layers hold the voxels
+            self.case = self.dataset.load_case(
+                meta["case"]
+            )  # headers only; the layers hold the voxels
             self.case_shown.emit(self.case)
 
 

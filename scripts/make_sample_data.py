@@ -1,6 +1,6 @@
 """Regenerate ``sample_data/``: one small synthetic dataset per supported layout.
 
-    python scripts/make_sample_data.py [OUT]   (default: sample_data/ next to this script's repo)
+python scripts/make_sample_data.py [OUT]   (default: sample_data/ next to this script's repo)
 """
 
 from __future__ import annotations
@@ -13,7 +13,11 @@ from napari_medseg.synthetic.samples import make_samples
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "sample_data"
+    out = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[1] / "sample_data"
+    )
     for child in out.glob("*"):
         if child.name != ".keep":
             shutil.rmtree(child) if child.is_dir() else child.unlink()

@@ -48,5 +48,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="needs a display: run under xvfb-run (scripts/test.sh does)")
     for item in items:
-        if "make_napari_viewer" in getattr(item, "fixturenames", ()) or item.get_closest_marker("gui"):
+        if "make_napari_viewer" in getattr(item, "fixturenames", ()) or item.get_closest_marker(
+            "gui"
+        ):
             item.add_marker(skip)

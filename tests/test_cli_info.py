@@ -20,9 +20,16 @@ def test_info_json_lists_every_case_without_stats(msd_brain, capsys):
     assert [i["name"] for i in case["images"]] == ["FLAIR", "T1w", "t1gd", "T2w"]
     img = case["images"][0]
     assert set(img) >= {"name", "shape", "spacing", "dtype", "modality"}
-    assert img["shape"] == [16, 48, 48] and img["spacing"] == pytest.approx([5.0, 0.8, 0.8], rel=1e-6)
+    assert img["shape"] == [16, 48, 48] and img["spacing"] == pytest.approx(
+        [5.0, 0.8, 0.8], rel=1e-6
+    )
     assert img["modality"] == "MR" and "stats" not in img
-    assert case["masks"][0]["labels"] == {"0": "background", "1": "edema", "2": "non-enhancing tumor", "3": "enhancing tumour"}
+    assert case["masks"][0]["labels"] == {
+        "0": "background",
+        "1": "edema",
+        "2": "non-enhancing tumor",
+        "3": "enhancing tumour",
+    }
     assert case["boxes"] == 0
     assert report["cases"][2]["masks"] == []  # test case: no label
 

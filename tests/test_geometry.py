@@ -23,7 +23,9 @@ def test_transform_is_exactly_invertible():
     "affine",
     [
         np.diag([2.0, 3.0, 4.0, 1.0]),  # RAS
-        np.diag([-2.0, -3.0, 4.0, 1.0]),  # LPS (DICOM-style written by dicom2nifti without reorient)
+        np.diag(
+            [-2.0, -3.0, 4.0, 1.0]
+        ),  # LPS (DICOM-style written by dicom2nifti without reorient)
         np.array([[0, 0, 2.0, 0], [3.0, 0, 0, 0], [0, -4.0, 0, 0], [0, 0, 0, 1]]),  # permuted axes
     ],
 )
@@ -62,7 +64,9 @@ def test_world_origin_matches_nifti_affine(tmp_path):
 
 def test_oblique_affine_keeps_full_direction():
     theta = np.deg2rad(20)
-    rot = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]])
+    rot = np.array(
+        [[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0], [0, 0, 1]]
+    )
     aff = np.eye(4)
     aff[:3, :3] = rot * np.array([1.0, 1.0, 2.0])
     transform, geom = orient_for_display(aff, (5, 6, 7))
@@ -78,7 +82,9 @@ def test_mha_source_round_trip(tmp_path):
     img.SetDirection((-1, 0, 0, 0, 1, 0, 0, 0, 1))  # x axis runs toward the patient's right
     sitk.WriteImage(img, str(tmp_path / "ct.mha"))
     vol = read_itk(tmp_path / "ct.mha", modality="CT")
-    np.testing.assert_array_equal(vol.array, ct[:, :, ::-1])  # shown with patient left on screen right
+    np.testing.assert_array_equal(
+        vol.array, ct[:, :, ::-1]
+    )  # shown with patient left on screen right
     assert vol.spacing == pytest.approx((3.0, 0.8, 0.7))
     mask = (vol.array > 0).astype(np.uint8)
     for suffix in (".mha", ".nii.gz"):
@@ -94,9 +100,13 @@ def test_mha_source_round_trip(tmp_path):
 def test_mask_stored_in_another_voxel_order_is_reoriented(tmp_path):
     """A mask saved by another tool in a different voxel order still lands on the image."""
     ct, _, labels = torso((6, 10, 12))
-    nib.save(nib.Nifti1Image(display_to_nifti(ct), nifti_affine((4.0, 3.0, 2.0))), tmp_path / "ct.nii.gz")
+    nib.save(
+        nib.Nifti1Image(display_to_nifti(ct), nifti_affine((4.0, 3.0, 2.0))), tmp_path / "ct.nii.gz"
+    )
     image = read_nifti(tmp_path / "ct.nii.gz")[0]
     ras_mask = nib.Nifti1Image(display_to_nifti(labels), nifti_affine((4.0, 3.0, 2.0)))
-    lps_mask = ras_mask.as_reoriented(np.array([[0, -1], [1, -1], [2, 1]]))  # stored L/P-first, like DICOM tools
+    lps_mask = ras_mask.as_reoriented(
+        np.array([[0, -1], [1, -1], [2, 1]])
+    )  # stored L/P-first, like DICOM tools
     nib.save(lps_mask, tmp_path / "mask.nii.gz")
     np.testing.assert_array_equal(read_mask(tmp_path / "mask.nii.gz", image).array, labels)

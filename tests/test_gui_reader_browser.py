@@ -34,12 +34,17 @@ def test_case_browser_lists_cases_and_opens_one(make_napari_viewer, qtbot, msd_s
     viewer.open(str(msd_spleen), plugin="napari-medseg")
     widget = CaseBrowserWidget(viewer)
     assert widget.table.rowCount() == 3
-    qtbot.waitUntil(lambda: widget.table.item(2, 2) is not None and widget.table.item(2, 2).text() == "no", timeout=10000)
+    qtbot.waitUntil(
+        lambda: widget.table.item(2, 2) is not None and widget.table.item(2, 2).text() == "no",
+        timeout=10000,
+    )
     assert widget.table.item(0, 1).text() == "CT"
     worker = widget.open_case("spleen_3")
     with qtbot.waitSignal(worker.finished, timeout=20000):
         pass
-    qtbot.waitUntil(lambda: widget.state.case is not None and widget.state.case.id == "spleen_3", timeout=10000)
+    qtbot.waitUntil(
+        lambda: widget.state.case is not None and widget.state.case.id == "spleen_3", timeout=10000
+    )
     names = [ly.name for ly in viewer.layers]
     assert names == ["CT"], names  # the previous case's image and mask were replaced
     assert viewer.layers["CT"].metadata["medseg"]["case"] == "spleen_3"

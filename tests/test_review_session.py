@@ -210,8 +210,14 @@ def test_edited_labelmap_is_saved_with_the_curation_output(msd_spleen, out):
 
     s = ReviewSession.open(msd_spleen, out, "alice")
     opened = s.open_case("spleen_1")
-    edited = opened.labelmap.renamed(1, "spleen (edited)").with_label(Label(2, "accessory spleen", (0, 200, 90)))
+    edited = opened.labelmap.renamed(1, "spleen (edited)").with_label(
+        Label(2, "accessory spleen", (0, 200, 90))
+    )
     s.save("spleen_1", opened.mask, labelmap=edited)
     assert (out / "labelmap.json").is_file()
     reopened = ReviewSession.open(msd_spleen, out, "bob").open_case("spleen_2")
-    assert reopened.labelmap.names() == {0: "background", 1: "spleen (edited)", 2: "accessory spleen"}
+    assert reopened.labelmap.names() == {
+        0: "background",
+        1: "spleen (edited)",
+        2: "accessory spleen",
+    }

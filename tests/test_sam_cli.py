@@ -131,7 +131,14 @@ def test_presegment_with_stored_prompts(msd_spleen, tiny_sam_checkpoint, tmp_pat
 
 def test_embed_keeps_the_cache_within_its_bound(msd_spleen, tiny_sam_checkpoint, tmp_path, capsys):
     cache = tmp_path / "cache"
-    args = ["embed", str(msd_spleen), "--checkpoint", str(tiny_sam_checkpoint), "--cache", str(cache)]
+    args = [
+        "embed",
+        str(msd_spleen),
+        "--checkpoint",
+        str(tiny_sam_checkpoint),
+        "--cache",
+        str(cache),
+    ]
     assert main([*args, "--case", "spleen_1", "--cache-max-gb", str(30_000 / 2**30)]) == 0
     files = list(cache.glob("*.npz"))
     assert 0 < len(files) < 16 and sum(f.stat().st_size for f in files) <= 30_000

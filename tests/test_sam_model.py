@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.engines.sam_model import TINY_CONFIG, infer_config, load_sam, pick_device
+from napari_medseg.engines.device import pick_device
+from napari_medseg.engines.sam_model import TINY_CONFIG, infer_config, load_sam
 
 
 @pytest.mark.parametrize("name", ["vit_b", "vit_l", "vit_h"])

@@ -105,6 +105,7 @@ class CaseBrowserWidget(QWidget):
         for i, cid in enumerate(ids):
             self.table.setItem(i, 0, QTableWidgetItem(cid))
             self.table.setItem(i, 3, QTableWidgetItem(self.state.statuses.get(cid, "")))
+
         # Modalities and has-mask need each case's headers: fill them in the background.
         def rows():
             for cid in ids:

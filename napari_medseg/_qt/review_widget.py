@@ -295,7 +295,9 @@ class ReviewWidget(QWidget):
             report_error(MedsegError("no case is open in the review session"))
             return None
         cid, mask, notes = self.current, self.mask_layer.data.copy(), self.notes_edit.text()
-        labelmap = self.mask_layer.metadata.get("medseg", {}).get("labelmap")  # set by the labelmap editor
+        labelmap = self.mask_layer.metadata.get("medseg", {}).get(
+            "labelmap"
+        )  # set by the labelmap editor
 
         def save():
             with self._write_lock:

@@ -11,7 +11,9 @@ from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser, case_help: str = "only this case id") -> None:
+def add_dataset_arguments(
+    parser: argparse.ArgumentParser, case_help: str = "only this case id"
+) -> None:
     parser.add_argument("path", metavar="PATH", help="dataset folder, archive or image file")
     parser.add_argument("--case", metavar="ID", action="append", help=case_help + " (repeatable)")
 

@@ -34,12 +34,22 @@ def run(args) -> int:
     else:
         print(f"{dataset.root}: {dataset.format}, {len(ids)} cases")
         for c in cases:
-            imgs = ", ".join(f"{i['name']} {i['modality']} {'x'.join(map(str, i['shape']))}" for i in c["images"])
-            masks = "; ".join(f"{m['name']} {sorted(m['labels'].values())}" for m in c["masks"]) or "no mask"
-            print(f"  {c['id']}: {imgs} | {masks}" + (f" | {c['boxes']} boxes" if c["boxes"] else ""))
+            imgs = ", ".join(
+                f"{i['name']} {i['modality']} {'x'.join(map(str, i['shape']))}" for i in c["images"]
+            )
+            masks = (
+                "; ".join(f"{m['name']} {sorted(m['labels'].values())}" for m in c["masks"])
+                or "no mask"
+            )
+            print(
+                f"  {c['id']}: {imgs} | {masks}" + (f" | {c['boxes']} boxes" if c["boxes"] else "")
+            )
             for i in c["images"]:
                 if "stats" in i:
-                    print(f"    {i['name']}: min {i['stats']['min']:.4g} max {i['stats']['max']:.4g} mean {i['stats']['mean']:.4g}")
+                    print(
+                        f"    {i['name']}: "
+                        + " ".join(f"{k} {v:.4g}" for k, v in i["stats"].items())
+                    )
             for m in c["masks"]:
                 if "voxels" in m:
                     print(f"    {m['name']} voxels: {m['voxels']}")

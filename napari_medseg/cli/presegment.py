@@ -34,7 +34,7 @@ def add_arguments(parser) -> None:
     model.add_argument("--cache", metavar="DIR", help="SAM embedding cache folder")
     model.add_argument("--prompts", metavar="JSON", help="SAM prompts file")
     model.add_argument(
-        "--device", choices=("cpu", "cuda", "mps"), help="default: CUDA, then MPS, then CPU"
+        "--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
     )
     thr = parser.add_argument_group("threshold")
     thr.add_argument("--method", choices=("suv", "suv41", "otsu", "value"), help="default: suv")

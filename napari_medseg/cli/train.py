@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--lr", type=float, help="learning rate (default 1e-3, 1e-4 when fine-tuning)"
     )
-    parser.add_argument("--device", choices=("cpu", "cuda", "mps"))
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -63,5 +63,7 @@ def check_output_dir(out: str | Path, source: str | Path) -> Path:
     out_r, src_r = Path(out).resolve(), Path(source).resolve()
     inside = src_r in out_r.parents if src_r.is_dir() else False
     if out_r in (src_r, src_r.parent) or inside:
-        raise WriteError("refusing to write inside the source data; choose another output folder", out)
+        raise WriteError(
+            "refusing to write inside the source data; choose another output folder", out
+        )
     return Path(out)

@@ -99,8 +99,10 @@ class LabelMap:
     def ensure(self, ids: Iterable[int]) -> LabelMap:
         """A copy that also declares every id in ``ids`` (named ``label_<id>``)."""
         out = self
-        for i in sorted(set(int(i) for i in ids) - set(self._labels)):
-            out = out.with_label(Label(i, "background" if i == 0 else f"label_{i}", default_color(i)))
+        for i in sorted({int(i) for i in ids} - set(self._labels)):
+            out = out.with_label(
+                Label(i, "background" if i == 0 else f"label_{i}", default_color(i))
+            )
         return out
 
     def renamed(self, label_id: int, name: str) -> LabelMap:
@@ -108,13 +110,23 @@ class LabelMap:
 
     def to_json(self) -> list[dict]:
         return [
-            {"id": lab.id, "name": lab.name, "color": list(lab.color), **({"attributes": lab.attributes} if lab.attributes else {})}
+            {
+                "id": lab.id,
+                "name": lab.name,
+                "color": list(lab.color),
+                **({"attributes": lab.attributes} if lab.attributes else {}),
+            }
             for lab in self
         ]
 
     @classmethod
     def from_json(cls, items: list[dict]) -> LabelMap:
         return cls(
-            Label(int(d["id"]), str(d["name"]), tuple(int(c) for c in d.get("color") or default_color(int(d["id"]))), dict(d.get("attributes") or {}))  # type: ignore[arg-type]
+            Label(
+                int(d["id"]),
+                str(d["name"]),
+                tuple(int(c) for c in d.get("color") or default_color(int(d["id"]))),
+                dict(d.get("attributes") or {}),
+            )  # type: ignore[arg-type]
             for d in items
         )

@@ -61,7 +61,9 @@ class Volume:
     def from_array(cls, name: str, array: np.ndarray, geometry: Geometry | None = None, **kw):
         """Wrap an in-memory array (already in display order)."""
         nsp = array.ndim - (1 if kw.get("rgb") else 0)
-        vol = cls(name, array.shape, array.dtype, geometry or Geometry.pixels(nsp), lambda: array, **kw)
+        vol = cls(
+            name, array.shape, array.dtype, geometry or Geometry.pixels(nsp), lambda: array, **kw
+        )
         vol._array = array
         return vol
 

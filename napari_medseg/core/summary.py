@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from napari_medseg.core.model import Case, Volume
@@ -27,7 +29,11 @@ def describe_volume(vol: Volume, stats: bool) -> dict:
             out["channel"] = vol.channel
         if stats:
             arr = vol.array
-            out["stats"] = {"min": float(arr.min()), "max": float(arr.max()), "mean": float(arr.mean(dtype=np.float64))}
+            out["stats"] = {
+                "min": float(arr.min()),
+                "max": float(arr.max()),
+                "mean": float(arr.mean(dtype=np.float64)),
+            }
     return out
 
 
@@ -41,6 +47,8 @@ def describe_case(case: Case, stats: bool = False) -> dict:
     }
     # Scalars only: per-slice lists (e.g. MedMNIST's slice_labels) can hold 100k entries.
     meta = {k: v for k, v in case.metadata.items() if isinstance(v, str | int | float | bool)}
+    if case.metadata.get("slice_labels"):  # classification labels: how many of each class
+        meta["class_counts"] = dict(Counter(case.metadata["slice_labels"]))
     if meta:
         out["metadata"] = meta
     if stats:

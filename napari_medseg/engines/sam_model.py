@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.engines.device import pick_device
 
 # (embed_dim, depth) of the published image encoders at 1024 px.
 KNOWN_MODELS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
@@ -216,25 +217,6 @@ def checkpoint_fingerprint(path: Path, chunk: int = 1 << 20, samples: int = 16) 
             f.seek(max(0, (size - chunk) * i // max(1, samples - 1)))
             h.update(f.read(chunk))
     return h.hexdigest()
-
-
-def pick_device(preference: str | None = None) -> str:
-    """``preference`` if given (and usable), else CUDA, else Apple MPS, else CPU."""
-    import torch
-
-    if preference and preference != "auto":
-        if preference.startswith("cuda") and not torch.cuda.is_available():
-            raise MedsegError(f"device {preference!r} requested but CUDA is not available")
-        if preference == "mps" and not torch.backends.mps.is_available():
-            raise MedsegError("device 'mps' requested but Apple MPS is not available")
-        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", preference):
-            raise MedsegError(f"unknown device {preference!r}; use auto, cpu, cuda or mps")
-        return preference
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _read_state(path: Path) -> dict:

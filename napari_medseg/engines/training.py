@@ -20,7 +20,8 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.engines.base import Progress
-from napari_medseg.engines.unet import case_input, pick_device, predict_volume
+from napari_medseg.engines.device import pick_device
+from napari_medseg.engines.unet import case_input, predict_volume
 from napari_medseg.io.masks import case_mask_from_folder
 
 Report = Callable[[dict], None]  # one call per epoch: epoch, epochs, loss, val_dice, best_dice

@@ -16,22 +16,8 @@ import numpy as np
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
 from napari_medseg.engines.base import Progress, SegmentationResult
+from napari_medseg.engines.device import pick_device
 from napari_medseg.engines.unet_model import DEPTH
-
-
-def pick_device(device: str | None = None) -> str:
-    """``device`` or the best available: CUDA, then Apple MPS, then CPU."""
-    import torch
-
-    if device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise MedsegError(f"device {device!r} requested but CUDA is not available")
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 def _volume_names(vol: Volume) -> set[str]:

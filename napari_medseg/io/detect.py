@@ -29,10 +29,7 @@ def layout_classes() -> list[type[Dataset]]:
     classes = []
     for spec in LAYOUTS:
         module, cls = spec.split(":")
-        try:  # TEMPORARY while adapters are being written
-            mod = importlib.import_module(f"napari_medseg.io.datasets.{module}")
-        except ModuleNotFoundError:
-            continue
+        mod = importlib.import_module(f"napari_medseg.io.datasets.{module}")
         classes.append(getattr(mod, cls))
     return classes
 

@@ -12,7 +12,13 @@ from napari_medseg.core.errors import ReadError, WriteError
 from napari_medseg.core.geometry import RAS_TO_LPS, reverse_axes, sitk_index_to_lps
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Volume
-from napari_medseg.io.volumes import NIFTI_SUFFIXES, as_label_array, guarded, has_suffix, read_volume
+from napari_medseg.io.volumes import (
+    NIFTI_SUFFIXES,
+    as_label_array,
+    guarded,
+    has_suffix,
+    read_volume,
+)
 
 MASK_SUFFIX = ".nii.gz"
 
@@ -24,7 +30,9 @@ def mask_path(folder: str | Path, case_id: str) -> Path:
 def _as_3d(reference: Volume, mask: np.ndarray) -> np.ndarray:
     nsp = reference.spatial_ndim
     if mask.shape != tuple(reference.shape[:nsp]):
-        raise WriteError(f"mask shape {mask.shape} differs from image shape {reference.shape[:nsp]}")
+        raise WriteError(
+            f"mask shape {mask.shape} differs from image shape {reference.shape[:nsp]}"
+        )
     return mask[None] if nsp == 2 else mask
 
 
@@ -66,7 +74,9 @@ def write_mask(reference: Volume, mask: np.ndarray, path: str | Path) -> Path:
     mask = np.asarray(mask)
     nsp = reference.spatial_ndim
     if mask.shape != tuple(reference.shape[:nsp]):
-        raise WriteError(f"mask shape {mask.shape} differs from image shape {tuple(reference.shape[:nsp])}", path)
+        raise WriteError(
+            f"mask shape {mask.shape} differs from image shape {tuple(reference.shape[:nsp])}", path
+        )
     data, affine = source_layout(reference, mask)
     data = np.ascontiguousarray(data, dtype=label_dtype(mask))
     name = path.name.lower()
@@ -136,7 +146,11 @@ def _file_grid(path: Path):
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
     lps = sitk_index_to_lps(reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
-    return tuple(reader.GetSize()), RAS_TO_LPS @ lps, lambda: sitk.GetArrayFromImage(reader.Execute()).transpose(2, 1, 0)
+    return (
+        tuple(reader.GetSize()),
+        RAS_TO_LPS @ lps,
+        lambda: sitk.GetArrayFromImage(reader.Execute()).transpose(2, 1, 0),
+    )
 
 
 def read_mask(path: str | Path, reference: Volume, labelmap: LabelMap | None = None) -> Volume:
@@ -168,7 +182,9 @@ def read_mask(path: str | Path, reference: Volume, labelmap: LabelMap | None = N
     return vol
 
 
-def case_mask_from_folder(folder: str | Path, case: Case, labelmap: LabelMap | None = None) -> Volume | None:
+def case_mask_from_folder(
+    folder: str | Path, case: Case, labelmap: LabelMap | None = None
+) -> Volume | None:
     """The curated mask ``<folder>/<case id>.nii.gz`` for ``case``, or None when absent."""
     path = mask_path(folder, case.id)
     if not path.exists():

@@ -159,7 +159,9 @@ def read_itk(
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise ReadError(f"not a readable image file ({str(exc).strip().splitlines()[-1]})", path) from exc
+        raise ReadError(
+            f"not a readable image file ({str(exc).strip().splitlines()[-1]})", path
+        ) from exc
     size = reader.GetSize()
     ncomp = reader.GetNumberOfComponents()
     if len(size) == 2:
@@ -228,7 +230,13 @@ def image_size(path: Path) -> tuple[tuple[int, ...], np.dtype]:
     except Exception as exc:  # noqa: BLE001
         raise ReadError(f"not a readable image ({exc})", path) from exc
     bands = {"RGB": 3, "RGBA": 4, "CMYK": 4, "LA": 2}.get(mode, 1)
-    dtype = np.dtype(np.uint16) if mode.startswith("I;16") else np.dtype(np.int32) if mode == "I" else np.dtype(np.uint8)
+    dtype = (
+        np.dtype(np.uint16)
+        if mode.startswith("I;16")
+        else np.dtype(np.int32)
+        if mode == "I"
+        else np.dtype(np.uint8)
+    )
     return ((h, w, bands) if bands > 1 else (h, w)), dtype
 
 
@@ -250,8 +258,11 @@ def read_image_file(path: Path) -> np.ndarray:
 
 
 def read_image_stack(
-    files: Sequence[Path], name: str | None = None, labelmap: LabelMap | None = None,
-    modality: str = "", channel: int | None = None,
+    files: Sequence[Path],
+    name: str | None = None,
+    labelmap: LabelMap | None = None,
+    modality: str = "",
+    channel: int | None = None,
 ) -> Volume:
     """Stack 2D image files (in the given order) into a (z, y, x[, c]) volume.
 
@@ -269,7 +280,11 @@ def read_image_stack(
         for f in files:
             arr = read_image_file(f)
             if arr.ndim == 3 and not rgb:
-                arr = arr[..., channel or 0] if labelmap is None or channel is not None else arr[..., 0]
+                arr = (
+                    arr[..., channel or 0]
+                    if labelmap is None or channel is not None
+                    else arr[..., 0]
+                )
             if arr.shape != frame_shape:
                 raise ReadError(f"image is {arr.shape}, the others are {frame_shape}", f)
             frames.append(arr)

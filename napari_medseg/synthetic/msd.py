@@ -15,15 +15,23 @@ def write_nifti(path: Path, display: np.ndarray, spacing, dtype=None) -> None:
     """Write a display-order (z, y, x[, c]) array as a RAS NIfTI."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if display.ndim == 4:  # channels last, as MSD's 4D tasks store them
-        data = np.stack([display_to_nifti(display[..., c]) for c in range(display.shape[-1])], axis=-1)
+        data = np.stack(
+            [display_to_nifti(display[..., c]) for c in range(display.shape[-1])], axis=-1
+        )
     else:
         data = display_to_nifti(display)
     img = nib.Nifti1Image(data.astype(dtype or data.dtype), nifti_affine(spacing))
     nib.save(img, str(path))
 
 
-def make_msd(root: Path, task: str = "Task09_Spleen", n_train: int = 2, n_test: int = 1,
-             shape=(16, 48, 48), spacing=(5.0, 0.8, 0.8)) -> Path:
+def make_msd(
+    root: Path,
+    task: str = "Task09_Spleen",
+    n_train: int = 2,
+    n_test: int = 1,
+    shape=(16, 48, 48),
+    spacing=(5.0, 0.8, 0.8),
+) -> Path:
     """Write an MSD task. ``Task01_BrainTumour`` gives a 4D four-channel MRI task."""
     folder = Path(root) / task
     brain_task = task.startswith("Task01")
@@ -42,7 +50,9 @@ def make_msd(root: Path, task: str = "Task09_Spleen", n_train: int = 2, n_test: 
         if i < n_train:
             write_nifti(folder / "labelsTr" / name, labels, spacing, np.uint8)
             training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
-            (folder / "imagesTr" / f"._{name}").write_bytes(b"\x00\x05\x16\x07macOS")  # junk, as in the archives
+            (folder / "imagesTr" / f"._{name}").write_bytes(
+                b"\x00\x05\x16\x07macOS"
+            )  # junk, as in the archives
         else:
             test.append(f"./imagesTs/{name}")
     meta = {

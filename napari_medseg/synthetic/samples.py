@@ -25,7 +25,9 @@ def _msd_brain(root: Path) -> Path:
 def _petct(root: Path) -> Path:
     from napari_medseg.synthetic.petct import make_synthetic_petct
 
-    return make_synthetic_petct(root / "synthetic_petct", n_cases=2, shape=(40, 96, 96), spacing=(3.0, 3.0, 3.0))
+    return make_synthetic_petct(
+        root / "synthetic_petct", n_cases=2, shape=(40, 96, 96), spacing=(3.0, 3.0, 3.0)
+    )
 
 
 def _fdg(root: Path) -> Path:

@@ -10,7 +10,10 @@ from napari_medseg.core.errors import ReadError
 
 def visible(path: Path) -> bool:
     """False for macOS junk (``._x``, ``__MACOSX``) and hidden files, which nnU-Net skips too."""
-    return not any(part.startswith((".", "__MACOSX")) for part in path.parts[-1:]) and "__MACOSX" not in path.parts
+    return (
+        not any(part.startswith((".", "__MACOSX")) for part in path.parts[-1:])
+        and "__MACOSX" not in path.parts
+    )
 
 
 def list_visible(folder: Path, pattern: str = "*") -> list[Path]:

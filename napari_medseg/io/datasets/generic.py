@@ -73,7 +73,11 @@ class GenericDataset(Dataset):
         if images:
             img_files = [p for p in images if not MASK_STEM.match(strip_suffix(p.name))]
             mask_files = [p for p in images if MASK_STEM.match(strip_suffix(p.name))]
-            self._cases[root.name or "stack"] = {"kind": "stack", "image": img_files, "mask": mask_files or None}
+            self._cases[root.name or "stack"] = {
+                "kind": "stack",
+                "image": img_files,
+                "mask": mask_files or None,
+            }
         if not self._cases:
             self._add_dicom(root)
 
@@ -99,8 +103,13 @@ class GenericDataset(Dataset):
             images = [read_image_stack(entry["image"], name=case_id)]
             if entry["mask"]:
                 if len(entry["mask"]) != len(entry["image"]):
-                    raise ReadError(f"{len(entry['mask'])} mask files for {len(entry['image'])} images", self.root)
-                masks = [read_image_stack(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))]
+                    raise ReadError(
+                        f"{len(entry['mask'])} mask files for {len(entry['image'])} images",
+                        self.root,
+                    )
+                masks = [
+                    read_image_stack(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))
+                ]
         else:
             images = read_volume(entry["image"])
             if entry["mask"] is not None:
@@ -118,4 +127,3 @@ def _walk_files(folder: Path, limit: int):
             count += 1
             if count >= limit:
                 return
-

@@ -41,10 +41,15 @@ class MSDDataset(Dataset):
         super().__init__(root)
         self.meta = load_json(self.root / "dataset.json")
         self.modalities = {int(k): str(v) for k, v in (self.meta.get("modality") or {}).items()}
-        self.labelmap = LabelMap.from_names({int(k): v for k, v in (self.meta.get("labels") or {}).items()})
+        self.labelmap = LabelMap.from_names(
+            {int(k): v for k, v in (self.meta.get("labels") or {}).items()}
+        )
         self.v1 = False
         self._cases: dict[str, dict] = {}
-        for split, entries in (("training", self.meta.get("training") or []), ("test", self.meta.get("test") or [])):
+        for split, entries in (
+            ("training", self.meta.get("training") or []),
+            ("test", self.meta.get("test") or []),
+        ):
             for entry in entries:
                 image = entry["image"] if isinstance(entry, dict) else entry
                 label = entry.get("label") if isinstance(entry, dict) else None
@@ -74,7 +79,9 @@ class MSDDataset(Dataset):
         if self.v1:
             for i, f in enumerate(self._channel_files(entry["image"])):
                 chan = names[i] if i < len(names) else str(i)
-                images += read_nifti(f, name=chan, modality=modality_kind(chan), channel_names=[chan])
+                images += read_nifti(
+                    f, name=chan, modality=modality_kind(chan), channel_names=[chan]
+                )
         else:
             path = resolve(self.root, entry["image"])
             if not path.exists():
@@ -89,7 +96,12 @@ class MSDDataset(Dataset):
             lpath = resolve(self.root, entry["label"])
             if lpath.exists():
                 masks += read_nifti(lpath, name="label", labelmap=self.labelmap)
-        case = Case(case_id, images, masks, metadata={"split": entry["split"], "task": self.meta.get("name", "")})
+        case = Case(
+            case_id,
+            images,
+            masks,
+            metadata={"split": entry["split"], "task": self.meta.get("name", "")},
+        )
         check_grids(case)
         return case
 
