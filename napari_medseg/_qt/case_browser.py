@@ -60,6 +60,7 @@ class CaseBrowserWidget(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setMinimumHeight(180)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
 
         top = QHBoxLayout()
