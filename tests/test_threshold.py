@@ -150,3 +150,17 @@ def test_presegment_cli_threshold_engine(msd_spleen, tmp_path):
         ref = dataset.load_case(cid).reference_image()
         mask = read_mask(mask_path(out, cid), ref).array
         assert mask.shape == ref.shape and mask.any()
+
+
+def test_suv_threshold_writes_the_datasets_lesion_id(tmp_path):
+    """On a dataset whose table says 3 = lesion, the SUV lesion mask uses id 3, not 1 (= liver)."""
+    from napari_medseg.engines.threshold import ThresholdEngine
+    from napari_medseg.io.detect import open_dataset
+    from napari_medseg.synthetic.petct import make_synthetic_petct
+
+    ds = open_dataset(make_synthetic_petct(tmp_path / "d", n_cases=1, shape=(12, 32, 32)))
+    case = ds.load_case(ds.case_ids()[0])
+    result = ThresholdEngine.from_options(method="suv").segment_case(case)
+    truth = case.masks[0].array
+    assert set(np.unique(result.mask)) == {0, 3} and result.labelmap[3].name == "lesion"
+    assert np.array_equal(result.mask == 3, truth == 3)

@@ -84,6 +84,9 @@ def suv41(suv: np.ndarray, threshold: float, spacing) -> np.ndarray:
     return out
 
 
+LESION_WORDS = ("lesion", "tumor", "tumour", "cancer")
+
+
 class ThresholdEngine:
     """Threshold + connected components; see the module docstring for the methods."""
 
@@ -146,6 +149,15 @@ class ThresholdEngine:
             "min_size": self.min_size,
             "fill_holes": self.fill_holes,
         }
-        return SegmentationResult(
-            mask.astype(np.uint8), LabelMap.from_names({1: self.label_name}), info
-        )
+        label_id, labelmap = self.output_label(case)
+        return SegmentationResult(mask.astype(np.uint8) * np.uint8(label_id), labelmap, info)
+
+    def output_label(self, case: Case) -> tuple[int, LabelMap]:
+        """The id to write: the case's own lesion/tumour label when its labelmap has one
+        (so QA and review compare like with like), else 1 named after the method."""
+        labelmap = case.labelmap
+        if labelmap is not None and self.method.startswith("suv"):
+            for lab in labelmap.foreground():
+                if any(word in lab.name.lower() for word in LESION_WORDS):
+                    return lab.id, labelmap
+        return 1, LabelMap.from_names({1: self.label_name})
