@@ -55,6 +55,7 @@ def test_suv_threshold_on_petct_case_adds_named_labels(make_napari_viewer, qtbot
     add_case(viewer, case)
     w = PresegmentWidget(viewer)
     assert [w.channel.itemText(i) for i in range(w.channel.count())] == ["auto", "CT", "SUV"]
+    assert w.method.currentText() == "suv"  # a PET case starts on SUV thresholds
     w.method.setCurrentText("suv41")
     w.run_threshold()
     wait(qtbot, w)
@@ -65,6 +66,10 @@ def test_suv_threshold_on_petct_case_adds_named_labels(make_napari_viewer, qtbot
     assert (
         layer.metadata["medseg"]["role"] == "mask" and layer.metadata["medseg"]["case"] == "petct_1"
     )
+
+
+def test_ct_only_case_starts_on_otsu(spleen_widget):
+    assert spleen_widget.method.currentText() == "otsu"
 
 
 def test_unet_on_case_and_errors_as_notifications(spleen_widget, qtbot, tmp_path, monkeypatch):

@@ -223,6 +223,10 @@ class PresegmentWidget(QWidget):
         if layer is not None:
             case, _ = case_from_layers(self.viewer, layer)
             self.channel.addItems([v.name for v in case.images])
+            # SUV thresholds only make sense with a PET image; MR/CT cases start on Otsu.
+            has_pet = any(v.modality.upper() == "PET" for v in case.images)
+            if has_pet != self.method.currentText().startswith("suv"):
+                self.method.setCurrentText("suv" if has_pet else "otsu")
 
     def _image_layer(self):
         name = self.image.currentText()
