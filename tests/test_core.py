@@ -80,3 +80,15 @@ def test_mask_on_another_grid_is_refused(msd_spleen, tmp_path):
 
 def test_errors_are_medseg_errors():
     assert issubclass(ReadError, MedsegError)
+
+
+def test_atomic_outputs_get_umask_permissions(tmp_path):
+    """Not mkstemp's private 0600: reviewers sharing an output folder must read each other's files."""
+    from napari_medseg.core import atomic
+
+    with atomic_path(tmp_path / "a.json") as tmp:
+        tmp.write_text("{}")
+    with atomic.atomic_dir(tmp_path / "export") as tmp:
+        (tmp / "x.txt").write_text("x")
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK
+    assert (tmp_path / "export").stat().st_mode & 0o777 == 0o777 & ~atomic._UMASK
