@@ -140,3 +140,35 @@ def case_layers(case: Case, root: str | None = None, fmt: str | None = None) -> 
     if texts and case.images:
         layers.append(slice_text_layer(texts, case.images[0], case, root, fmt))
     return layers
+
+
+def layer_volume(layer) -> Volume:
+    """The Volume behind an image layer (with its geometry and modality), or one wrapping a
+    plain napari layer's data on pixel geometry."""
+    vol = (layer.metadata.get("medseg") or {}).get("volume")
+    return (
+        vol
+        if vol is not None
+        else Volume.from_array(layer.name, np.asarray(layer.data), rgb=layer.rgb)
+    )
+
+
+def case_from_layers(viewer, image_layer) -> tuple[Case, dict]:
+    """The case shown by ``image_layer``: every image and mask layer of the same case.
+
+    Returns the case and the layer's ``medseg`` metadata (empty for a plain napari layer,
+    which becomes a one-image case).
+    """
+    meta = image_layer.metadata.get("medseg") or {}
+    if meta.get("volume") is None:
+        return Case(image_layer.name, [layer_volume(image_layer)]), {}
+    case = Case(meta["case"])
+    for layer in viewer.layers:
+        m = layer.metadata.get("medseg") or {}
+        if (
+            m.get("case") == meta["case"]
+            and m.get("root") == meta.get("root")
+            and m.get("volume") is not None
+        ):
+            {"image": case.images, "mask": case.masks}.get(m.get("role"), []).append(m["volume"])
+    return case, meta

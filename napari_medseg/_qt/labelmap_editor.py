@@ -73,7 +73,9 @@ class LabelmapEditorWidget(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
         self.table.setSelectionMode(QTableWidget.SingleSelection)
         self.table.verticalHeader().setVisible(False)
-        self.table.setMinimumHeight(180)  # about six labels visible even when docked below another panel
+        self.table.setMinimumHeight(
+            180
+        )  # about six labels visible even when docked below another panel
         self.table.itemChanged.connect(self._renamed)
         self.table.cellDoubleClicked.connect(lambda row, col: self.recolor() if col == 2 else None)
         self.merge_target = QComboBox()

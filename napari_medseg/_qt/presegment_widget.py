@@ -37,7 +37,7 @@ from qtpy.QtWidgets import (
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
-from napari_medseg.layers import geometry_kwargs, labels_kwargs, medseg_meta
+from napari_medseg.layers import case_from_layers, geometry_kwargs, labels_kwargs, medseg_meta
 
 if TYPE_CHECKING:
     import napari
@@ -47,28 +47,6 @@ AUTO = "auto"
 
 class Cancelled(Exception):
     """Raised from a progress callback when the user pressed Cancel."""
-
-
-def case_from_layers(viewer, image_layer) -> tuple[Case, dict]:
-    """The case shown by ``image_layer``: every image and mask layer of the same case.
-
-    Returns the case and the layer's ``medseg`` metadata (empty for a plain napari layer,
-    which becomes a one-image case on pixel geometry).
-    """
-    meta = image_layer.metadata.get("medseg") or {}
-    if meta.get("volume") is None:
-        vol = Volume.from_array(image_layer.name, np.asarray(image_layer.data), rgb=image_layer.rgb)
-        return Case(image_layer.name, [vol]), {}
-    case = Case(meta["case"])
-    for layer in viewer.layers:
-        m = layer.metadata.get("medseg") or {}
-        same = m.get("case") == meta["case"] and m.get("root") == meta.get("root")
-        if same and m.get("volume") is not None:
-            if m.get("role") == "image":
-                case.images.append(m["volume"])
-            elif m.get("role") == "mask":
-                case.masks.append(m["volume"])
-    return case, meta
 
 
 def hide_triton() -> None:

@@ -42,23 +42,13 @@ from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_prompts import prompt_on_slice, prompts_from_boxes
 from napari_medseg.engines.sam_settings import load_settings, save_settings
 from napari_medseg.engines.windowing import PRESETS, ChannelSpec, default_mapping, source_channels
-from napari_medseg.layers import geometry_kwargs
+from napari_medseg.layers import geometry_kwargs, layer_volume
 
 if TYPE_CHECKING:
     import napari
 
 POSITIVE, NEGATIVE, BOX, PREVIEW = "SAM positive", "SAM negative", "SAM box", "SAM preview"
 KEYS = {"k": "accept", "q": "clear_prompts", "n": "next_label", "g": "propagate", "u": "undo"}
-
-
-def layer_volume(layer) -> Volume:
-    """The Volume behind an image layer (with its modality), or one wrapping its data."""
-    vol = layer.metadata.get("medseg", {}).get("volume")
-    return (
-        vol
-        if vol is not None
-        else Volume.from_array(layer.name, np.asarray(layer.data), rgb=layer.rgb)
-    )
 
 
 class SamWidget(QWidget):
