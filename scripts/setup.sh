@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(xvfb xauth libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libxcb-xinerama0 libxcb-icccm4
   libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0
-  libxcb-cursor0 libdbus-1-3 libfontconfig1)
+  libxcb-cursor0 libdbus-1-3 libfontconfig1
+  orthanc orthanc-dicomweb dicom3tools)  # a real PACS (DICOMweb) and the DICOM IOD validator for the tests
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
