@@ -16,6 +16,7 @@ from pathlib import Path
 
 from napari_medseg.core.atomic import check_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.safe_names import output_path
 from napari_medseg.engines.base import Progress, make_engine
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, write_mask
@@ -64,7 +65,7 @@ class Summary:
     """``summary.json``: per-case status plus done/skipped/failed lists, rewritten atomically."""
 
     def __init__(self, out: Path, engine: str, options: dict):
-        self.path = out / SUMMARY
+        self.path = output_path(out, SUMMARY)
         self.engine, self.options = engine, options
         self.cases: dict[str, dict] = {}
         if self.path.exists():  # keep what earlier runs recorded for cases not in this one

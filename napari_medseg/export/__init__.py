@@ -21,6 +21,7 @@ import numpy as np
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
+from napari_medseg.core.safe_names import safe_name
 
 FORMATS = ("cvat", "nifti", "coco")
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
@@ -82,8 +83,8 @@ def axis_index(axis: int | str) -> int:
 
 
 def safe_case_name(case_id: str) -> str:
-    """A case id usable as one path component and never purely numeric."""
-    name = re.sub(r"[\\/:*?\"<>|]", "_", str(case_id)).strip() or "case"
+    """A case id as one safe path component (:func:`.safe_name`), never purely numeric."""
+    name = safe_name(str(case_id))
     return f"case_{name}" if name.isdigit() else name
 
 

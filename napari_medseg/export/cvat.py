@@ -23,6 +23,7 @@ from napari_medseg.core.atomic import atomic_dir, atomic_path, check_output_dir
 from napari_medseg.core.errors import MedsegError, WriteError
 from napari_medseg.core.labelmap import BACKGROUND_COLOR, LabelMap
 from napari_medseg.core.labelmap_io import format_cvat
+from napari_medseg.core.safe_names import output_path
 from napari_medseg.export import ExportItem, axis_index, item_ids, take, to_uint8
 from napari_medseg.export.instances import slice_objects, volume_components
 
@@ -271,7 +272,7 @@ class _Sink:
         if self.zip:
             self._zf.writestr(name, data)
             return
-        path = self.tmp / name
+        path = output_path(self.tmp, *name.split("/"))
         if path.parent not in self._dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._dirs.add(path.parent)

@@ -11,6 +11,7 @@ from pathlib import Path
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Volume
+from napari_medseg.core.safe_names import case_file
 from napari_medseg.export import ExportItem
 from napari_medseg.io.masks import MASK_SUFFIX, write_mask
 from napari_medseg.io.volumes import has_suffix
@@ -41,7 +42,7 @@ def export_nifti(
         ext = suffix
         if suffix == "native":
             ext = native_suffix(item.reference) if item.reference is not None else MASK_SUFFIX
-        written.append(write_file(out_dir / f"{item.case_id}{ext}", item))
+        written.append(write_file(case_file(out_dir, item.case_id, ext), item))
         if progress is not None:
             progress(done, len(items))
     return written

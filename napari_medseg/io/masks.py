@@ -12,6 +12,7 @@ from napari_medseg.core.errors import ReadError, WriteError
 from napari_medseg.core.geometry import RAS_TO_LPS, reverse_axes, sitk_index_to_lps
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Volume
+from napari_medseg.core.safe_names import case_file
 from napari_medseg.io.volumes import (
     NIFTI_SUFFIXES,
     as_label_array,
@@ -24,7 +25,8 @@ MASK_SUFFIX = ".nii.gz"
 
 
 def mask_path(folder: str | Path, case_id: str) -> Path:
-    return Path(folder) / f"{case_id}{MASK_SUFFIX}"
+    """``<folder>/<case id>.nii.gz``, the id made a safe file name (see :mod:`.safe_names`)."""
+    return case_file(folder, case_id, MASK_SUFFIX)
 
 
 def _as_3d(reference: Volume, mask: np.ndarray) -> np.ndarray:

@@ -15,14 +15,27 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, Field, ValidationError
+
 from napari_medseg.core.atomic import write_text
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.safe_names import case_file
 
 DEFAULT_STALE_AFTER = 300.0
 
 
 class LockedError(MedsegError):
     """The case is open in another session."""
+
+
+class LockInfo(BaseModel):
+    """What a lock file holds."""
+
+    owner: str
+    pid: int
+    host: str
+    token: str
+    heartbeat: float = Field(allow_inf_nan=False)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -68,25 +81,33 @@ class CaseLock:
 
 
 def read_lock(path: Path) -> dict | None:
+    """The lock's fields, or None when the file is absent, empty, torn or malformed."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        text = path.read_text(encoding="utf-8")
+        return LockInfo.model_validate_json(text).model_dump()
+    except (OSError, UnicodeDecodeError, ValidationError):
         return None
 
 
-def is_stale(info: dict | None, stale_after: float) -> bool:
-    if info is None:  # unreadable: being written this instant, or torn by a crash
-        return False
-    if time.time() - float(info.get("heartbeat", 0)) > stale_after:
+def is_stale(info: dict | None, stale_after: float, path: Path | None = None) -> bool:
+    """Whether the lock may be taken over. An unreadable lock (being written this instant, or
+    torn by a crash between create and write) is stale once the file is older than
+    ``stale_after``."""
+    if info is None:
+        try:
+            return path is not None and time.time() - path.stat().st_mtime > stale_after
+        except OSError:
+            return False
+    if time.time() - info["heartbeat"] > stale_after:
         return True
-    return info.get("host") == socket.gethostname() and not _pid_alive(int(info.get("pid", -1)))
+    return info["host"] == socket.gethostname() and not _pid_alive(info["pid"])
 
 
 def acquire(
     locks_dir: str | Path, case_id: str, owner: str, stale_after: float = DEFAULT_STALE_AFTER
 ) -> CaseLock:
     """Lock ``case_id`` for ``owner`` or raise :class:`LockedError` naming the holder."""
-    path = Path(locks_dir) / f"{case_id}.lock"
+    path = case_file(locks_dir, case_id, ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = CaseLock(path, owner, f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}")
     for _ in range(2):
@@ -94,7 +115,7 @@ def acquire(
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             info = read_lock(path)
-            if not is_stale(info, stale_after):
+            if not is_stale(info, stale_after, path):
                 who = (
                     f"{info.get('owner')} (pid {info.get('pid')} on {info.get('host')})"
                     if info
@@ -109,7 +130,7 @@ def acquire(
             except FileNotFoundError:
                 continue
             moved = read_lock(aside)
-            if moved is not None and moved.get("token") != info.get("token"):
+            if moved is not None and moved["token"] != (info or {}).get("token"):
                 # Another session broke the stale lock first and we moved its fresh lock:
                 # put it back.
                 os.link(aside, path)
@@ -131,5 +152,6 @@ def holder(
     locks_dir: str | Path, case_id: str, stale_after: float = DEFAULT_STALE_AFTER
 ) -> dict | None:
     """The live lock on a case (owner, pid, host, heartbeat), or None."""
-    info = read_lock(Path(locks_dir) / f"{case_id}.lock")
-    return None if info is None or is_stale(info, stale_after) else info
+    path = case_file(locks_dir, case_id, ".lock")
+    info = read_lock(path)
+    return None if info is None or is_stale(info, stale_after, path) else info

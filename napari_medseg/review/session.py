@@ -31,6 +31,7 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
 from napari_medseg.core.model import Case, Dataset
+from napari_medseg.core.safe_names import output_path, safe_name
 from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.audit import AuditLog, now_iso
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER, CaseLock, acquire, holder
@@ -308,11 +309,11 @@ class ReviewSession:
         """Write the next history version of a case and return its record."""
         case = self.load_case(case_id)
         n = len(self.entry(case_id)["history"])
-        rel = Path("history") / case_id / f"v{n}_{_safe(who)}.nii.gz"
-        write_mask(case.reference_image(), mask, self.out / rel)
+        path = output_path(self.out, "history", safe_name(case_id), f"v{n}_{_safe(who)}.nii.gz")
+        write_mask(case.reference_image(), mask, path)
         return {
             "version": n,
-            "file": rel.as_posix(),
+            "file": path.relative_to(self.out).as_posix(),
             "by": who,
             "kind": kind,
             "engine": engine,
