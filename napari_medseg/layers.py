@@ -13,12 +13,18 @@ from napari_medseg.core.intensity import CT_WINDOW, PET_SUV_RANGE, robust_limits
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Box, Case, Volume
 
+GEOMETRY_DECIMALS = 6  # 1e-6 mm: napari's slider then reaches every slice (6.499999999999998)
+
 
 def geometry_kwargs(vol: Volume) -> dict:
+    """napari's scale/translate (or affine), rounded so float noise never drops a slice."""
     geom = vol.geometry
     if geom.is_axis_aligned:
-        return {"scale": tuple(geom.spacing), "translate": tuple(geom.origin)}
-    return {"affine": geom.affine()}
+        return {
+            "scale": tuple(round(float(s), GEOMETRY_DECIMALS) for s in geom.spacing),
+            "translate": tuple(round(float(o), GEOMETRY_DECIMALS) for o in geom.origin),
+        }
+    return {"affine": np.round(geom.affine(), GEOMETRY_DECIMALS)}
 
 
 def medseg_meta(
@@ -33,11 +39,13 @@ def image_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
         "metadata": medseg_meta(vol, case, root, fmt, "image"),
     }  # fmt: skip
     arr = vol.array
+    kwargs["rgb"] = vol.rgb  # always explicit: napari would guess RGB from a last axis of 3 or 4
     if vol.rgb:
-        kwargs["rgb"] = True
         return arr, kwargs, "image"
     kind = vol.modality.upper()
-    if kind == "CT":
+    if "photometric" in vol.metadata:  # MONOCHROME1: low values are bright
+        kwargs.update(colormap="gray_r", contrast_limits=robust_limits(arr))
+    elif kind == "CT":
         kwargs.update(colormap="gray", contrast_limits=CT_WINDOW)
     elif kind in ("PET", "SUV"):
         hi = (

@@ -22,6 +22,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry, orient_for_display, reverse_axes
 from napari_medseg.core.model import Source, Volume
 from napari_medseg.io.datasets._common import visible
+from napari_medseg.io.dicom_pixels import frame_values
 from napari_medseg.io.volumes import guarded
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
@@ -39,7 +40,6 @@ SKIPPED_MODALITIES = {
     "DOC",
 }
 MODALITY_KIND = {"CT": "CT", "PT": "PET", "MR": "MR"}
-NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR
 SLICE_GAP_TOLERANCE = 0.05  # relative deviation from the median step that counts as a gap
 
 
@@ -351,20 +351,6 @@ def suv_factor(hdrs) -> tuple[float | None, str]:
     return weight * 1000.0 / decayed, f"SUVbw, dose decayed over {elapsed:.0f} s"
 
 
-def _pixels(ds, rows: int, cols: int) -> np.ndarray:
-    """One slice's stored values; uncompressed little-endian data is viewed directly, which is
-    about twice as fast as pydicom's generic decoder, everything else goes through it."""
-    ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
-    bits, stored = int(ds.get("BitsAllocated", 0) or 0), int(ds.get("BitsStored", 0) or 0)
-    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    simple = ts in NATIVE_LITTLE_ENDIAN and int(ds.get("SamplesPerPixel", 1) or 1) == 1
-    # Signed values narrower than their container need sign extension: leave those to pydicom.
-    if simple and bits in (8, 16, 32) and (not signed or stored == bits) and "PixelData" in ds:
-        dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-        return np.frombuffer(ds.PixelData, dtype, count=rows * cols).reshape(rows, cols)
-    return ds.pixel_array
-
-
 def read_series(series: DicomSeries, native: bool = False) -> Volume:
     """The series as a lazily loaded volume (headers only now).
 
@@ -404,7 +390,7 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
         out = np.empty(array_shape + ((3,) if rgb else ()), dtype)
         for k, f in enumerate(files):
             try:
-                pixels = _pixels(pydicom.dcmread(f), rows, cols)
+                pixels = frame_values(pydicom.dcmread(f), rows, cols)
             except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
                 raise ReadError(
                     f"cannot decode pixel data ({type(exc).__name__}: {exc})", f
@@ -428,6 +414,10 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
         "description": series.description,
         "dicom_modality": series.modality,
     }
+    if str(h.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+        metadata["photometric"] = (
+            "MONOCHROME1 (low values bright: shown inverted, values unchanged)"
+        )
     channel = ""
     if kind == "PET":
         channel = "SUV" if factor is not None else "activity"
