@@ -8,7 +8,6 @@ new model. The work is done off the GUI thread by the same core functions as the
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,17 +46,6 @@ AUTO = "auto"
 
 class Cancelled(Exception):
     """Raised from a progress callback when the user pressed Cancel."""
-
-
-def hide_triton() -> None:
-    """Keep torch from importing triton in the napari process.
-
-    torch's optimisers import ``torch._dynamo``, which imports triton when installed; its
-    bundled LLVM crashes the process when Mesa's LLVM (software OpenGL, e.g. under Xvfb or
-    remote desktops) is already loaded. Training here never compiles, so triton is not needed.
-    """
-    if "triton" not in sys.modules:
-        sys.modules["triton"] = None  # import triton -> ImportError: torch runs without it
 
 
 class PresegmentWidget(QWidget):
@@ -281,7 +269,6 @@ class PresegmentWidget(QWidget):
         self._start(work, self._dataset_done, f"pre-segmenting {Path(root).name}")
 
     def run_training(self) -> None:
-        hide_triton()
         from napari_medseg.engines.training import train_unet
         from napari_medseg.io.detect import open_dataset
 
