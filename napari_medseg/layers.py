@@ -27,6 +27,15 @@ def geometry_kwargs(vol: Volume) -> dict:
     return {"affine": np.round(geom.affine(), GEOMETRY_DECIMALS)}
 
 
+def acquisition_axis(vol: Volume) -> int:
+    """The display axis the volume's slices were acquired along (0 for axial or unknown)."""
+    src = vol.source
+    if src is None or vol.spatial_ndim != 3 or src.kind not in ("nifti", "itk"):
+        return 0
+    slice_axis = 2 if src.kind == "nifti" else 0  # nibabel (i, j, k); ITK/DICOM (k, j, i)
+    return src.transform.perm.index(slice_axis)
+
+
 def medseg_meta(
     vol: Volume | None, case: Case, root: str | None, fmt: str | None, role: str
 ) -> dict:

@@ -15,7 +15,7 @@ from psygnal import Signal
 
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
-from napari_medseg.layers import case_layers
+from napari_medseg.layers import acquisition_axis, case_layers
 
 if TYPE_CHECKING:
     import napari
@@ -33,6 +33,7 @@ class ViewerState:
         self.dataset: Dataset | None = None
         self.case: Case | None = None
         self.statuses: dict[str, str] = {}
+        viewer.dims.events.order.connect(lambda _: keep_superior_up(viewer))
 
     @property
     def viewer(self) -> napari.Viewer:
@@ -66,6 +67,8 @@ class ViewerState:
         for data, kwargs, kind in layers:
             getattr(viewer, f"add_{kind}")(data, **kwargs)
         self.case = case
+        if case.images:
+            show_acquisition_plane(viewer, case.images[0])
         if slice_index is not None and viewer.dims.ndim >= 3:
             viewer.dims.set_current_step(0, slice_index)
         elif case.images and case.images[0].spatial_ndim == 3:
@@ -81,10 +84,33 @@ class ViewerState:
         if self.dataset is None or Path(self.dataset.root) != Path(root):
             self.set_dataset(root)
         if self.case is None or self.case.id != meta.get("case"):
+            if meta.get("role") == "image" and meta.get("volume") is not None:
+                show_acquisition_plane(self.viewer, meta["volume"])
             self.case = self.dataset.load_case(
                 meta["case"]
             )  # headers only; the layers hold the voxels
             self.case_shown.emit(self.case)
+
+
+def show_acquisition_plane(viewer: napari.Viewer, vol) -> None:
+    """Slice along the axis ``vol`` was acquired along (a sagittal series opens sagittal);
+    napari's roll/transpose buttons reach the other planes."""
+    ndim = viewer.dims.ndim
+    if vol.spatial_ndim != 3 or ndim < 3 or viewer.dims.ndisplay != 2:
+        return
+    axis = ndim - 3 + acquisition_axis(vol)
+    spatial = [a for a in range(ndim - 3, ndim) if a != axis]
+    viewer.dims.order = (*range(ndim - 3), axis, *spatial)
+    keep_superior_up(viewer)
+
+
+def keep_superior_up(viewer: napari.Viewer) -> None:
+    """Draw superior at the top whenever the z axis is the vertical one (sagittal, coronal);
+    axial views keep anterior at the top."""
+    ndim = viewer.dims.ndim
+    vertical = viewer.dims.order[-2] if ndim >= 2 else None
+    up = ndim >= 3 and vertical == ndim - 3
+    viewer.camera.orientation2d = ("up" if up else "down", "right")
 
 
 def state_for(viewer: napari.Viewer) -> ViewerState:
