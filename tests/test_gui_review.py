@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from app_model.types import KeyBinding
@@ -124,3 +126,18 @@ def test_qa_panel_lists_flagged_cases_and_opens_at_the_slice(
     )
     assert f"QA: {masks.name}" in [ly.name for ly in viewer.layers]
     assert viewer.dims.current_step[0] == hole_slice
+    # The info line says what opened, where and why (it used to stay on "Opening ...").
+    qtbot.waitUntil(lambda: widget.info.text().startswith("spleen_2"), timeout=10000)
+    assert f"slice {hole_slice}" in widget.info.text() and "holes" in widget.info.text()
+    # Agreement thresholds come from the panel: a one-voxel hole has Dice ~1, volume ~equal.
+    widget.min_dice.setValue(1.0)
+    widget.max_volume_diff.setValue(0.0)
+    wait(qtbot, widget.run())
+    flagged = {
+        widget.table.item(r, 0).text(): widget.table.item(r, 1).text()
+        for r in range(widget.table.rowCount())
+    }
+    assert "low_dice" in flagged["spleen_2"] and "volume_diff" in flagged["spleen_2"]
+    assert "low_dice" not in flagged.get("spleen_1", "")
+    run = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert run["options"]["min_dice"] == 1.0 and run["masks"] == str(masks.resolve())

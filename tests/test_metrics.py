@@ -32,9 +32,8 @@ def reference_distances(a, b, spacing):
     pa, pb = surface_points(a, spacing), surface_points(b, spacing)
     d_ab = cKDTree(pb).query(pa)[0]
     d_ba = cKDTree(pa).query(pb)[0]
-    return float(np.percentile(np.concatenate([d_ab, d_ba]), 95)), float(
-        (d_ab.mean() + d_ba.mean()) / 2
-    )
+    pooled = np.concatenate([d_ab, d_ba])
+    return float(np.percentile(pooled, 95)), float(pooled.mean())
 
 
 @pytest.mark.parametrize("spacing", [(1.0, 1.0, 1.0), (3.0, 0.7, 0.9)])
@@ -108,3 +107,15 @@ def test_2d_masks():
 def test_shape_mismatch_is_refused():
     with pytest.raises(ValueError, match="shape"):
         compare(np.zeros((3, 3, 3)), np.zeros((3, 3, 4)), (1, 1, 1))
+
+
+def test_assd_is_the_pooled_mean_not_the_mean_of_directed_means():
+    """A small ball off the centre of a big one: the two definitions differ; ours is Heimann's pooled one."""
+    a = ball((30, 40, 40), (15, 20, 20), 12)
+    b = ball((30, 40, 40), (15, 20, 28), 4)
+    pa, pb = surface_points(a, (1, 1, 1)), surface_points(b, (1, 1, 1))
+    d_ab, d_ba = cKDTree(pb).query(pa)[0], cKDTree(pa).query(pb)[0]
+    pooled = (d_ab.sum() + d_ba.sum()) / (len(d_ab) + len(d_ba))
+    mean_of_means = (d_ab.mean() + d_ba.mean()) / 2
+    assert abs(pooled - mean_of_means) / pooled > 0.2  # the case distinguishes them
+    assert surface_metrics(a, b, (1, 1, 1))[1] == pytest.approx(pooled, rel=1e-9)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_medseg._sample_data import sample_path
 from napari_medseg.core.geometry import Geometry
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
+from napari_medseg.io.detect import open_dataset
+from napari_medseg.review.metrics import compare
 from napari_medseg.review.qa import (
     QAOptions,
+    check_agreement,
     check_components,
     check_empty,
     check_grid,
@@ -140,3 +144,41 @@ def test_check_mask_reports_each_defect_with_label(defect):
     expected = {"speck": "tiny_components", "hole": "holes", "jump": "slice_jump"}[defect]
     assert expected in names(flags)
     assert all(f.label == 2 for f in flags)
+
+
+def test_a_label_nested_in_another_is_not_a_hole():
+    """A necrotic core (1) inside an enhancing rim (3) inside oedema (2), as in BraTS."""
+    m = cylinder(radius=12) * 2
+    m[cylinder(radius=7) > 0] = 3
+    m[cylinder(radius=3) > 0] = 1
+    assert "holes" not in names(check_mask(m, LM, SPACING, QAOptions()))
+    m[10, 20, 20] = 0  # a real hole inside the core
+    holes = [f for f in check_mask(m, LM, SPACING, QAOptions()) if f.name == "holes"]
+    assert 1 in [f.label for f in holes] and {f.slice_index for f in holes} == {10}
+
+
+def test_the_bundled_brats_sample_reference_is_not_flagged():
+    ds = open_dataset(sample_path("brats2023"))
+    case = ds.load_case(ds.case_ids()[0])
+    mask = np.asarray(case.masks[0].array)
+    assert set(np.unique(mask)) == {0, 1, 2, 3}
+    spacing = case.reference_image().spacing
+    assert check_mask(mask, case.labelmap, spacing, QAOptions()) == []
+
+
+def test_agreement_flags_low_dice_volume_diff_and_missing_at_their_slices():
+    ref = cylinder()  # label 1 on slices 4..15
+    ref[ref > 0] = 1
+    ref[6:9, 2:6, 2:6] = 2  # a small label 2 on slices 6..8
+    mask = np.zeros_like(ref)
+    mask[4:16] = (cylinder(radius=5)[4:16] > 0).astype(np.uint8)  # far too small
+
+    metrics = compare(mask, ref, SPACING, [1, 2])
+    flags = {(f.name, f.label): f for f in check_agreement(mask, ref, metrics, QAOptions())}
+    assert set(flags) == {("low_dice", 1), ("volume_diff", 1), ("missing", 2)}
+    assert 4 <= flags[("low_dice", 1)].slice_index <= 15
+    assert flags[("missing", 2)].slice_index in (6, 7, 8)
+    assert "ml" in flags[("volume_diff", 1)].detail
+    lenient = QAOptions(min_dice=0.0, max_volume_diff=10.0)
+    assert names(check_agreement(mask, ref, metrics, lenient)) == ["missing"]
+    assert check_agreement(ref, ref, compare(ref, ref, SPACING), QAOptions()) == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
+from html import escape as html_escape
 
 import nibabel as nib
 import numpy as np
@@ -14,7 +16,7 @@ from napari_medseg.cli import main
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, write_mask
 from napari_medseg.review.metrics import compare
-from napari_medseg.review.report import COLUMNS
+from napari_medseg.review.report import COLUMNS, svg_values
 from napari_medseg.synthetic.msd import make_msd
 
 
@@ -124,3 +126,62 @@ def test_a_corrupt_reference_is_flagged_and_the_run_goes_on(qa_setup, tmp_path):
     by = {(r["case"], r["label"]): r for r in read_rows(out / "report.csv")}
     assert by[("spleen_1", "1")]["flags"] == "unreadable"
     assert by[("spleen_2", "1")]["dice"] != ""
+
+
+def test_bad_agreement_is_flagged_with_its_slice_and_the_run_is_recorded(qa_setup, tmp_path):
+    """Issue 12 (2): an over-segmented mask (Dice ~0.1) used to pass as "0 flagged"."""
+    root, ds, masks, _ = qa_setup
+    case = ds.load_case("spleen_1")
+    image = case.reference_image()
+    loose = tmp_path / "loose"
+    blob = np.zeros(image.shape[:3], np.uint8)
+    blob[2:-2, 4:-4, 4:-4] = 1  # an Otsu-like box around the body
+    write_mask(image, blob, mask_path(loose, "spleen_1"))
+    out = tmp_path / "r4"
+    args = ["qa", str(root), "--masks", str(loose), "--case", "spleen_1", "--out", str(out)]
+    assert main(args) == 0
+    (row,) = read_rows(out / "report.csv")
+    assert list(row)[COLUMNS.index("flags") + 1] == "slice" == COLUMNS[-1]
+    assert row["flags"].split(";")[:2] == ["low_dice", "volume_diff"]
+    slices = row["slice"].split(";")
+    assert len(slices) == len(row["flags"].split(";")) and all(s.isdigit() for s in slices[:2])
+    assert 0 <= int(slices[0]) < image.shape[0]
+    html = (out / "report.html").read_text()
+    run = json.loads((out / "report.json").read_text())
+    assert run["dataset"] == str(root.resolve()) and run["masks"] == str(loose.resolve())
+    assert run["version"].startswith("napari-medseg ") and run["flagged"] == ["spleen_1"]
+    assert run["options"]["min_dice"] == 0.8
+    for text in (str(loose.resolve()), run["date"], run["version"]):
+        assert html_escape(text) in html
+    assert "<th>slice</th>" in html
+    assert "<circle" in html and "<rect x" not in html.split("flags (rows)")[0]  # one value: a dot
+    # Looser thresholds from the command line: the same mask passes the agreement checks.
+    args += ["--min-dice", "0.01", "--max-volume-diff", "1000", "--out", str(tmp_path / "r5")]
+    assert main(args) == 0
+    (row,) = read_rows(tmp_path / "r5" / "report.csv")
+    assert "low_dice" not in row["flags"] and "volume_diff" not in row["flags"]
+
+
+def test_a_reference_label_absent_from_the_mask_is_missing(qa_setup, tmp_path):
+    root, ds, masks, _ = qa_setup
+    case = ds.load_case("spleen_1")
+    empty = tmp_path / "empty"
+    write_mask(
+        case.reference_image(),
+        np.zeros(case.masks[0].shape, np.uint8),
+        mask_path(empty, "spleen_1"),
+    )
+    out = tmp_path / "r6"
+    assert (
+        main(["qa", str(root), "--masks", str(empty), "--case", "spleen_1", "--out", str(out)]) == 0
+    )
+    (row,) = read_rows(out / "report.csv")
+    assert row["flags"] == "empty;missing"
+    ref = np.asarray(case.masks[0].array)
+    assert int(row["slice"].split(";")[1]) == int(np.argmax((ref == 1).sum(axis=(1, 2))))
+
+
+def test_plots_fit_the_number_of_values():
+    few, many = svg_values([0.5, 0.9], "dice"), svg_values(list(np.linspace(0, 1, 50)), "dice")
+    assert few.count("<circle") == 2 and "<rect" not in few and "0.9" in few
+    assert "<circle" not in many and 5 <= many.count("<rect") <= 20

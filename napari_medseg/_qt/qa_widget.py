@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from napari.qt.threading import create_worker
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -31,8 +32,8 @@ from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.io.masks import case_mask_from_folder
 from napari_medseg.layers import labels_layer
-from napari_medseg.review.qa import CaseQA, run_qa
-from napari_medseg.review.report import write_report
+from napari_medseg.review.qa import CaseQA, QAOptions, run_qa
+from napari_medseg.review.report import run_info, write_report
 from napari_medseg.viewer_state import state_for
 
 if TYPE_CHECKING:
@@ -84,6 +85,16 @@ class QAWidget(QWidget):
             browse.clicked.connect(lambda _=False, e=edit: self._browse(e))
             row.addWidget(browse)
             form.addRow(label, row)
+        self.min_dice = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2)
+        self.min_dice.setValue(QAOptions.min_dice)
+        self.min_dice.setToolTip("flag labels whose Dice against the reference is lower")
+        self.max_volume_diff = QDoubleSpinBox(minimum=0.0, maximum=100.0, singleStep=0.05)
+        self.max_volume_diff.setValue(QAOptions.max_volume_diff)
+        self.max_volume_diff.setToolTip(
+            "flag labels whose volume differs from the reference's by more than this fraction"
+        )
+        form.addRow("Min Dice", self.min_dice)
+        form.addRow("Max volume diff", self.max_volume_diff)
         self.run_button = QPushButton("Run QA")
         self.run_button.clicked.connect(lambda: self.run())
         self.bar = QProgressBar()
@@ -129,13 +140,20 @@ class QAWidget(QWidget):
             report_error(exc)
             return None
 
+        options = QAOptions(
+            min_dice=self.min_dice.value(), max_volume_diff=self.max_volume_diff.value()
+        )
+
         def job():
-            results = run_qa(dataset, masks, reference=reference, progress=self.progressed.emit)
+            results = run_qa(
+                dataset, masks, reference=reference, options=options, progress=self.progressed.emit
+            )
             if report:
-                write_report(results, report)
+                write_report(results, report, run=run_info(dataset.root, masks, reference, options))
             return results
 
         self.run_button.setEnabled(False)
+        self.bar.setValue(0)
         self.info.setText("Running QA…")
         worker = create_worker(
             job,
@@ -159,7 +177,7 @@ class QAWidget(QWidget):
             dice = min((m.dice for m in res.metrics), default=None)
             cells = (
                 res.case,
-                ", ".join(dict.fromkeys(f.name for f in res.flags)),
+                ", ".join(f.name for f in res.flags_for(None)),
                 "" if res.first_slice is None else str(res.first_slice),
                 "" if dice is None else f"{dice:.3f}",
             )
@@ -182,13 +200,22 @@ class QAWidget(QWidget):
             masks,
             res.case,
             _connect={
-                "returned": lambda loaded: self.state.show(loaded, res.first_slice),
+                "returned": lambda loaded: self._opened(loaded, res),
                 "errored": self._failed,
             },
         )
         self._workers = [w for w in self._workers if w.is_running] + [worker]
         return worker
 
+    def _opened(self, loaded, res: CaseQA) -> None:
+        self.state.show(loaded, res.first_slice)
+        where = "" if res.first_slice is None else f" at slice {res.first_slice}"
+        flags = ", ".join(
+            f"{f.name} ({f.detail})" if f.detail else f.name for f in res.flags_for(None)
+        )
+        self.info.setText(f"{res.case}{where}: {flags}")
+
     def _failed(self, exc) -> None:
+        self.bar.setValue(0)
         self.info.setText(str(exc))
         report_error(exc)

@@ -9,9 +9,9 @@ from napari_medseg.cli._common import add_dataset_arguments, open_cases
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.review.qa import QAOptions, run_qa
-from napari_medseg.review.report import write_report
+from napari_medseg.review.report import run_info, write_report
 
-HELP = "check masks (<DIR>/<case id>.nii.gz), compare them with a reference: report.csv/.html"
+HELP = "check masks (<DIR>/<case id>.nii.gz), compare them with a reference: report.csv/.html/.json"
 
 
 def add_arguments(parser) -> None:
@@ -38,6 +38,19 @@ def add_arguments(parser) -> None:
         help="flag neighbouring slices whose areas differ by more (default %(default)s)",
     )
     parser.add_argument(
+        "--min-dice",
+        type=float,
+        default=QAOptions.min_dice,
+        help="flag labels whose Dice against the reference is lower (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-volume-diff",
+        type=float,
+        default=QAOptions.max_volume_diff,
+        help="flag labels whose volume differs from the reference's by more than this "
+        "fraction of it (default %(default)s)",
+    )
+    parser.add_argument(
         "--single",
         metavar="LABEL",
         action="append",
@@ -58,9 +71,11 @@ def run(args) -> int:
         min_component_ml=args.min_component_ml,
         jump_factor=args.jump_factor,
         single=frozenset(args.single or ()),
+        min_dice=args.min_dice,
+        max_volume_diff=args.max_volume_diff,
     )
     results = run_qa(dataset, masks, ids, args.reference, options)
-    write_report(results, out)
+    write_report(results, out, run=run_info(dataset.root, masks, args.reference, options))
     flagged = [r for r in results if r.flags]
     for r in flagged:
         where = f" (slice {r.first_slice})" if r.first_slice is not None else ""

@@ -6,7 +6,10 @@ Distances are in millimetres (the grid's ``spacing``). Edge cases, by definition
 - exactly one empty: ``dice = iou = 0``, distances ``NaN`` (there is no surface to measure to).
 
 HD95 is the 95th percentile of the pooled distances from each surface to the other (MedPy's
-``hd95``); ASSD is the mean of the two directed mean distances (MedPy's ``assd``). The surface
+``hd95``); ASSD is the pooled mean over both surfaces: the sum of the distances from each
+surface to the other divided by the number of surface voxels of both (Heimann et al. 2009,
+MedPy 0.5's ``assd``), so the larger surface weighs more than in a mean of the two directed
+means. The surface
 of a mask is its voxels with a face neighbour outside it (6-connectivity; outside the array
 counts as outside).
 """
@@ -107,7 +110,7 @@ def surface_metrics(a: np.ndarray, b: np.ndarray, spacing) -> tuple[float, float
         return edge
     d_ab, d_ba = directed_distances(a, b, spacing)
     hd95 = float(np.percentile(np.concatenate([d_ab, d_ba]), 95))
-    return hd95, float((d_ab.mean() + d_ba.mean()) / 2.0)
+    return hd95, float((d_ab.sum() + d_ba.sum()) / (d_ab.size + d_ba.size))
 
 
 def compare(mask: np.ndarray, reference: np.ndarray, spacing, labels=None) -> list[LabelMetrics]:

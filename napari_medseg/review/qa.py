@@ -31,6 +31,8 @@ FLAGS = (
     "holes",
     "slice_jump",
     "multiple_components",
+    "low_dice",
+    "volume_diff",
 )
 
 
@@ -52,12 +54,17 @@ class QAOptions:
     ``jump_factor``: neighbouring slices whose areas differ by more than this factor "jump".
     ``jump_min_voxels``: slice areas below this are ignored by the jump check (an organ's tips).
     ``single``: label ids expected to form one connected component (``None`` = every label).
+    ``min_dice``: against a reference, a label with a lower Dice is flagged ``low_dice``.
+    ``max_volume_diff``: a label whose volume differs from the reference's by more than this
+    fraction of the reference volume is flagged ``volume_diff``.
     """
 
     min_component_ml: float = 0.05
     jump_factor: float = 3.0
     jump_min_voxels: int = 20
     single: frozenset[int] | None = frozenset()
+    min_dice: float = 0.8
+    max_volume_diff: float = 0.2
 
 
 def _components(binary: np.ndarray) -> tuple[np.ndarray, int]:
@@ -137,20 +144,30 @@ def check_components(binary: np.ndarray, label: int, spacing, options: QAOptions
     return flags
 
 
-def check_holes(binary: np.ndarray, label: int) -> list[Flag]:
-    """Background enclosed by the label: in 3D, or within an axial slice of a volume."""
+def check_holes(binary: np.ndarray, label: int, background: np.ndarray | None = None) -> list[Flag]:
+    """Background enclosed by the label: in 3D, or within an axial slice of a volume.
+
+    ``background`` marks the voxels that count as holes (default: every voxel outside the
+    label). :func:`check_mask` passes the mask's unlabelled voxels, so another label nested
+    inside this one (a necrotic core inside an enhancing rim, a tumour inside its oedema) is
+    anatomy, not a hole.
+    """
     box = bounding_box(binary, pad=1)
     crop = binary[box]
+    empty = ~crop if background is None else background[box]
     if binary.ndim == 3:
         for z in range(crop.shape[0]):
-            holes = ndi.binary_fill_holes(crop[z]) & ~crop[z]
+            holes = ndi.binary_fill_holes(crop[z]) & empty[z]
             if holes.any():
                 return [
                     Flag(
-                        "holes", label, z + box[0].start, f"{int(holes.sum())} hole voxels in slice"
+                        "holes",
+                        label,
+                        int(z + box[0].start),
+                        f"{int(holes.sum())} hole voxels in slice",
                     )
                 ]
-    holes = ndi.binary_fill_holes(crop) & ~crop
+    holes = ndi.binary_fill_holes(crop) & empty
     if holes.any():
         return [Flag("holes", label, None, f"{int(holes.sum())} enclosed background voxels")]
     return []
@@ -201,11 +218,54 @@ def check_mask(
     """Every array check on one mask (the grid check needs the files: see :func:`qa_case`)."""
     options = options or QAOptions()
     flags = check_empty(mask) + check_labels(mask, labelmap)
+    background = mask == 0
     for label in sorted(set(np.unique(mask).tolist()) - {0}):
         binary = mask == label
         flags += check_components(binary, label, spacing, options)
-        flags += check_holes(binary, label)
+        flags += check_holes(binary, label, background)
         flags += check_slice_jump(binary, label, options)
+    return flags
+
+
+def _peak_slice(areas: np.ndarray | None) -> int | None:
+    """The slice with the largest value of ``areas`` (None for 2D masks or all zeros)."""
+    return int(np.argmax(areas)) if areas is not None and areas.any() else None
+
+
+def check_agreement(
+    mask: np.ndarray, reference: np.ndarray, metrics: list[LabelMetrics], options: QAOptions
+) -> list[Flag]:
+    """Flags from the comparison with a reference, each at the slice where it shows most.
+
+    ``missing``: the reference has the label, the mask has none of it (at the reference's
+    largest slice). ``low_dice``: Dice under ``min_dice`` (at the slice with most disagreeing
+    voxels). ``volume_diff``: relative volume difference over ``max_volume_diff`` (at the
+    slice whose areas differ most). 2D masks give no slice.
+    """
+
+    def areas(binary):
+        return slice_areas(binary).astype(np.int64) if binary.ndim == 3 else None
+
+    flags = []
+    for m in metrics:
+        a, b = mask == m.label, reference == m.label
+        if b.any() and not a.any():
+            flags.append(
+                Flag("missing", m.label, _peak_slice(areas(b)), "in the reference, not the mask")
+            )
+            continue
+        if a.any() and m.dice < options.min_dice:
+            detail = f"Dice {m.dice:.3f} < {options.min_dice:g}"
+            flags.append(Flag("low_dice", m.label, _peak_slice(areas(a ^ b)), detail))
+        ref_ml = m.volume_ml_reference
+        diff = abs(m.volume_ml_mask - ref_ml) / ref_ml if ref_ml > 0 else 0.0
+        if diff > options.max_volume_diff:
+            where = None if mask.ndim != 3 else _peak_slice(np.abs(areas(a) - areas(b)))
+            detail = (
+                f"{m.volume_ml_mask:.3g} ml vs reference {ref_ml:.3g} ml "
+                f"({diff:.0%} > {options.max_volume_diff:.0%})"
+            )
+            flags.append(Flag("volume_diff", m.label, where, detail))
     return flags
 
 
@@ -219,9 +279,16 @@ class CaseQA:
     labels: list[int] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
 
-    def flags_for(self, label: int) -> list[str]:
-        """Names of the flags of a label, whole-mask flags included (each once)."""
-        return list(dict.fromkeys(f.name for f in self.flags if f.label in (None, label)))
+    def flags_for(self, label: int | None) -> list[Flag]:
+        """The flags of a label, whole-mask flags included, the first of each name only.
+
+        ``label=None`` gives every flag of the case (the first of each name).
+        """
+        first: dict[str, Flag] = {}
+        for f in self.flags:
+            if label is None or f.label in (None, label):
+                first.setdefault(f.name, f)
+        return list(first.values())
 
     @property
     def first_slice(self) -> int | None:
@@ -284,6 +351,7 @@ def qa_case(
     result.labels = sorted((set(labelmap.ids) | present) - {0})
     if ref is not None:
         result.metrics = compare(mask, ref, spacing, result.labels)
+        result.flags += check_agreement(mask, ref, result.metrics, options or QAOptions())
     return result
 
 
