@@ -1,4 +1,5 @@
-"""napari writer contributions: File > Save Selected Layers as CVAT, NIfTI/MHA/NRRD or COCO.
+"""napari writer contributions: File > Save Selected Layers as CVAT, NIfTI/MHA/NRRD, COCO or
+DICOM SEG.
 
 Multi-layer writers receive ``(path, [(data, meta, layer_type), ...])``; the NIfTI writer takes
 exactly one Labels layer, so npe2 calls it as ``(path, data, meta)``. Each returns the written
@@ -135,3 +136,18 @@ def write_nifti(path: str, data, meta: dict | None = None) -> list[str]:
     layer_data = data if meta is None else [(data, meta, "labels")]
     item, _ = items_from_layers(layer_data, with_image=False)
     return [str(write_file(path, item))]
+
+
+def write_dicom_seg(path: str, data, meta: dict | None = None) -> list[str]:
+    """One Labels layer of a DICOM-sourced case as a DICOM SEG file (``.dcm``).
+
+    A layer made by a pre-segmentation engine (``medseg["engine"]``) is marked automatic
+    with that engine's name; any other layer as manual.
+    """
+    from napari_medseg.export.dicom_seg import Algorithm, write_seg_file
+
+    layer_data = data if meta is None else [(data, meta, "labels")]
+    item, labelmap = items_from_layers(layer_data, with_image=False)
+    labels_meta = next(m for _, m, kind in layer_data if kind == "labels")
+    algorithm = Algorithm.of_engine(_medseg(labels_meta).get("engine"))
+    return [str(write_seg_file(path, item, labelmap, algorithm).path)]

@@ -1,5 +1,5 @@
 """Export dock widget: a Labels layer (plus an ``instances`` layer and the image, when present)
-as CVAT Segmentation mask 1.1, NIfTI on the source grid or COCO, off the GUI thread; and
+as CVAT Segmentation mask 1.1, NIfTI on the source grid, COCO or DICOM SEG, off the GUI thread; and
 import of a CVAT export back onto the layer's volume. Same core calls as ``napari-medseg export``.
 """
 
@@ -153,6 +153,11 @@ class ExportWidget(QWidget):
             "images": self.images_box.isChecked(),
             "as_zip": self.zip_box.isChecked(),
         }
+        if fmt == "dicom-seg":  # automatic when a pre-segmentation engine made the layer
+            from napari_medseg.export.dicom_seg import Algorithm
+
+            engine = (self._layer().metadata.get("medseg") or {}).get("engine")
+            kwargs["algorithm"] = Algorithm.of_engine(engine)
 
         def run():
             return export_masks(

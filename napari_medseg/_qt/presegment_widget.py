@@ -371,12 +371,10 @@ class PresegmentWidget(QWidget):
             name, result.mask, ref.geometry, labelmap=result.labelmap, source=ref.source
         )
         geo = geometry_kwargs(ref) if meta else {"scale": layer.scale, "translate": layer.translate}
+        metadata = medseg_meta(vol, case, meta.get("root"), meta.get("format"), "mask")
+        metadata["medseg"]["engine"] = result.info.get("engine")  # DICOM SEG algorithm name
         self.viewer.add_labels(
-            result.mask,
-            name=name,
-            **geo,
-            **labels_kwargs(result.labelmap),
-            metadata=medseg_meta(vol, case, meta.get("root"), meta.get("format"), "mask"),
+            result.mask, name=name, **geo, **labels_kwargs(result.labelmap), metadata=metadata
         )
         self.status.setText(f"{name}: {int(np.count_nonzero(result.mask))} voxels labelled.")
 

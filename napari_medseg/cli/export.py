@@ -11,7 +11,7 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.export import AXES, FORMATS, export_masks, item_from_case
 from napari_medseg.io.masks import mask_path
 
-HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid) or COCO RLE"
+HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid), COCO RLE or DICOM SEG"
 
 
 def add_arguments(parser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
         metavar="DIR",
         required=True,
         help="cvat: the export root (DIR/labelmap.txt); nifti: DIR/<case id>.nii.gz; "
-        "coco: DIR/instances_default.json",
+        "coco: DIR/instances_default.json; dicom-seg: DIR/<case id>.seg.dcm",
     )
     parser.add_argument(
         "--masks",
@@ -50,6 +50,12 @@ def add_arguments(parser) -> None:
         choices=(".nii.gz", ".mha", ".nrrd", "native"),
         default=".nii.gz",
         help="nifti: file type of the masks (native: MHA/NRRD for sources in those formats)",
+    )
+    parser.add_argument(
+        "--derive-series",
+        action="store_true",
+        help="dicom-seg: for a NIfTI/MHA/NRRD-sourced case, also write a derived DICOM series "
+        "(DIR/<case id>_series/) for the SEG to reference",
     )
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
@@ -88,6 +94,12 @@ def run(args) -> int:
         if sys.stderr.isatty():
             print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
+    notes: list[str] = []
+    algorithm = None
+    if args.format == "dicom-seg":
+        from napari_medseg.export.dicom_seg import algorithm_of
+
+        algorithm = algorithm_of(args.masks)
     written = export_masks(
         args.format,
         out,
@@ -98,14 +110,20 @@ def run(args) -> int:
         images=args.images,
         as_zip=args.zip,
         suffix=args.suffix,
+        algorithm=algorithm,
+        derive_series=args.derive_series,
+        notes=notes,
         progress=progress,
     )
+    for note in notes:
+        print(f"napari-medseg export: {note}", file=sys.stderr)
     if args.json:
         print_json(
             {
                 "format": args.format,
                 "cases": [it.case_id for it in items],
                 "written": [str(p) for p in written],
+                "notes": notes,
             }
         )
     else:

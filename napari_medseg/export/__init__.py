@@ -1,4 +1,5 @@
-"""Mask exports (CVAT Segmentation mask 1.1, NIfTI/MHA/NRRD on the source grid, COCO RLE).
+"""Mask exports (CVAT Segmentation mask 1.1, NIfTI/MHA/NRRD on the source grid, COCO RLE,
+DICOM SEG, 3D Slicer ``.seg.nrrd``).
 
 This module holds what every export shares: the items to export, slice names, 8-bit
 windowing, and :func:`export_masks`, the one entry point of the CLI, the writers and the widget.
@@ -23,7 +24,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 from napari_medseg.core.safe_names import safe_name
 
-FORMATS = ("cvat", "nifti", "coco")
+FORMATS = ("cvat", "nifti", "coco", "dicom-seg")
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
 PREFIXES = ("slice", "coronal", "sagittal")
 SLICE_NAME = re.compile(r"^(slice|coronal|sagittal)_(\d+)$")
@@ -188,13 +189,20 @@ def export_masks(
     images: bool = False,
     as_zip: bool = False,
     suffix: str = ".nii.gz",
+    algorithm=None,
+    derive_series: bool = False,
+    notes: list[str] | None = None,
     progress=None,
 ) -> list[Path]:
     """Export ``items`` as ``fmt`` (cvat, nifti, coco) under ``out``; returns what was written.
 
     ``cvat``: ``out`` is the export root (``out/labelmap.txt``), or ``out.zip`` with ``as_zip``;
     ``nifti``: ``out/<case id><suffix>`` (``"native"``: MHA/NRRD sources keep their format);
-    ``coco``: ``out/instances_default.json``.
+    ``coco``: ``out/instances_default.json``;
+    ``dicom-seg``: ``out/<case id>.seg.dcm`` made by ``algorithm``
+    (:class:`~napari_medseg.export.dicom_seg.Algorithm`), plus a derived series for
+    NIfTI-sourced cases with ``derive_series``. Messages the user should see (UIDs generated
+    for the source) are appended to ``notes``.
     """
     out = Path(out)
     if fmt == "cvat":
@@ -216,4 +224,20 @@ def export_masks(
         return [
             export_coco(out, items, labelmap, axis=axis, components=components, progress=progress)
         ]
+    if fmt == "dicom-seg":
+        from napari_medseg.export.dicom_seg import export_dicom_seg
+
+        written = []
+        for done, item in enumerate(items, 1):
+            res = export_dicom_seg(out, item, labelmap, algorithm, derive_series)
+            written += [p for p in (res.derived_series, res.path) if p is not None]
+            if res.generated_uids and notes is not None:
+                notes.append(
+                    f"case {item.case_id}: the source series lacks "
+                    f"{', '.join(res.generated_uids)}; generated them (recorded in "
+                    f"{res.path.parent / (item.case_id + '.uids.json')})"
+                )
+            if progress is not None:
+                progress(done, len(items))
+        return written
     raise MedsegError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")

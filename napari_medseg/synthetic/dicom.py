@@ -72,6 +72,7 @@ def write_dicom_series(
     normal = np.cross(row, col)
     series_uid = series_uid or _uid(patient_id, series_number, description, "series")
     study_uid = _uid(patient_id, "study")
+    frame_uid = _uid(series_uid, "frame of reference")
     names = np.random.default_rng(seed).permutation(n)
     pet = dict(
         {"weight": 75.0, "dose": 3.7e8, "delay": 3600.0, "half_life": F18_HALF_LIFE}, **(pet or {})
@@ -91,8 +92,12 @@ def write_dicom_series(
         )
         ds.PatientID, ds.PatientName = patient_id, f"Synthetic^{patient_id}"
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.FrameOfReferenceUID, ds.PositionReferenceIndicator = frame_uid, ""
         ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = "20240102"
-        ds.SeriesTime = "100000"
+        ds.StudyTime = ds.SeriesTime = "100000"
+        ds.StudyID, ds.AccessionNumber = "1", f"ACC{patient_id}"
+        ds.PatientBirthDate, ds.PatientSex, ds.ReferringPhysicianName = "", "O", ""
+        ds.PatientPosition = "HFS"
         ds.AcquisitionTime = "100000"
         ds.Modality, ds.SeriesNumber, ds.SeriesDescription = modality, series_number, description
         ds.InstanceNumber = n - k  # deliberately backwards: readers must sort by position
