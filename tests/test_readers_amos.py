@@ -107,3 +107,16 @@ def test_truncated_and_missing_files(amos):
     with pytest.raises(ReadError, match="amos_0008.nii.gz"):
         ds.load_case("amos_0008")
     assert ds.load_case("amos_0507").masks[0].array.shape == SHAPE
+
+
+def test_partial_download_without_imagesva_is_still_amos(amos):
+    import shutil
+
+    for folder in ("imagesVa", "labelsVa", "imagesTs"):
+        shutil.rmtree(amos / folder)
+    assert sniff_format(amos) is AmosDataset
+    ds = open_dataset(amos)
+    assert ds.case_ids() == ["amos_0001", "amos_0507"]  # splits not downloaded are not listed
+    mr = ds.load_case("amos_0507")
+    assert [(v.name, v.modality) for v in mr.images] == [("MR", "MR")]
+    assert mr.masks and not mr.problems

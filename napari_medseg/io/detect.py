@@ -11,7 +11,7 @@ from napari_medseg.core.model import Dataset
 # Detection order matters: the first layout whose ``detect`` accepts the path wins.
 LAYOUTS: tuple[str, ...] = (
     "nnunet:NnUNetDataset",  # dataset.json with channel_names + file_ending (also AutoPET)
-    "amos:AmosDataset",  # dataset.json with modality + training + imagesVa
+    "amos:AmosDataset",  # dataset.json with modality + training of amos_NNNN files
     "msd:MSDDataset",  # dataset.json with modality + training (also nnU-Net v1)
     "petct:PetCtLesionsDataset",  # PETCT_*/<study>/SUV.nii.gz
     "brats:BratsDataset",  # BraTS2021_* / BraTS-XXX-* case folders

@@ -1,7 +1,9 @@
 """AMOS 2022 (``amos22/``): MSD-style ``dataset.json`` with training, validation and test lists.
 
 The JSON says ``modality: {"0": "CT"}`` for every case, but ids above 500 are MRI, so the
-modality comes from the id. Label names are the JSON's own (including its "arota").
+modality comes from the id. The layout is recognised by its ``amos_NNNN`` names, with or without
+``imagesVa/`` (partial downloads hold only ``imagesTr/`` + ``labelsTr/``). Label names are the
+JSON's own (including its "arota").
 ``labeled_data_meta_0000_0599.csv`` (a separate download), when found in the folder or its
 parent, adds sex, age and scanner to the case metadata. The zip's ``__MACOSX/`` is ignored.
 """
@@ -22,6 +24,7 @@ from napari_medseg.io.volumes import read_nifti, strip_suffix
 SPLITS = ("training", "validation", "test")
 META_CSV = "labeled_data_meta_0000_0599.csv"
 AMOS_ID = re.compile(r"amos_(\d+)")
+AMOS_FILE = re.compile(r"amos_\d{4}\.nii(\.gz)?$")
 
 
 def modality_of(case_id: str) -> str:
@@ -34,11 +37,11 @@ def _amos_folder(path: Path) -> Path | None:
     """``path`` itself or its ``amos22/`` child when it has the AMOS signature."""
     for folder in (path, path / "amos22"):
         meta = dataset_json(folder) if folder.is_dir() else None
-        if meta and "modality" in meta and "training" in meta and (folder / "imagesVa").is_dir():
+        if meta and "modality" in meta and "training" in meta:
             training = meta["training"] if isinstance(meta["training"], list) else []
             first = training[0] if training else {}
             image = first.get("image", "") if isinstance(first, dict) else str(first)
-            if Path(str(image)).name.startswith("amos_"):
+            if AMOS_FILE.match(Path(str(image)).name):  # imagesVa/ is absent in partial downloads
                 return folder
     return None
 
@@ -66,6 +69,8 @@ class AmosDataset(Dataset):
             for entry in self.meta.get(split) or []:
                 image = entry["image"] if isinstance(entry, dict) else entry
                 label = entry.get("label") if isinstance(entry, dict) else None
+                if not resolve(self.folder, image).parent.is_dir():
+                    continue  # a split not downloaded (partial download): not a missing file
                 self._cases.setdefault(
                     strip_suffix(Path(image).name), {"image": image, "label": label, "split": split}
                 )

@@ -1,6 +1,7 @@
 """Generic inputs: a NIfTI/MHA/NRRD file, a folder of such files, a DICOM folder, a PNG/TIF/JPG stack.
 
-A file named ``<stem>_seg``/``_mask``/``_label(s)`` next to ``<stem>`` is that image's mask.
+A file named ``<stem>_seg``/``_mask``/``_label(s)`` next to ``<stem>`` or ``<stem>_image`` is that
+image's mask.
 """
 
 from __future__ import annotations
@@ -24,6 +25,35 @@ from napari_medseg.io.volumes import (
 )
 
 MASK_STEM = re.compile(r"^(?P<stem>.+?)[_-](seg|mask|label|labels|segmentation)$", re.IGNORECASE)
+IMAGE_STEM = re.compile(r"^(?P<stem>.+?)[_-](image|img)$", re.IGNORECASE)
+
+
+def pair_masks(files: list[Path]) -> dict[str, tuple[Path, Path | None]]:
+    """Cases of a folder of volumes: ``{case id: (image, mask or None)}``.
+
+    ``x_seg``/``x_mask``/``x_label`` pairs with ``x`` or with ``x_image`` (pyradiomics'
+    ``brain1_image.nrrd`` + ``brain1_label.nrrd``); a pair's case id is ``x``. A mask-like
+    name without an image is an image of its own.
+    """
+    stems = {strip_suffix(p.name): p for p in files}
+    images: dict[str, str] = {}  # base name (lower case) -> stem of a possible image
+    for stem in stems:
+        m = IMAGE_STEM.match(stem)
+        images.setdefault((m["stem"] if m else stem).lower(), stem)
+    masks: dict[str, str] = {}  # image stem -> mask stem
+    for stem in stems:
+        m = MASK_STEM.match(stem)
+        target = images.get(m["stem"].lower()) if m else None
+        if target is not None and target != stem and not MASK_STEM.match(target):
+            masks.setdefault(target, stem)
+    out = {}
+    for stem, path in stems.items():
+        if stem in masks.values():
+            continue
+        m = IMAGE_STEM.match(stem)
+        case_id = m["stem"] if m and stem in masks else stem
+        out[case_id] = (path, stems[masks[stem]] if stem in masks else None)
+    return out
 
 
 def natural_key(path: Path):
@@ -60,16 +90,8 @@ class GenericDataset(Dataset):
         files = [p for p in list_visible(root) if p.is_file()]
         volumes = [p for p in files if has_suffix(p, VOLUME_SUFFIXES)]
         images = sorted((p for p in files if has_suffix(p, IMAGE_SUFFIXES)), key=natural_key)
-        stems = {strip_suffix(p.name): p for p in volumes}
-        masks = {}
-        for stem, p in stems.items():
-            m = MASK_STEM.match(stem)
-            if m and m["stem"] in stems:
-                masks[m["stem"]] = p
-        for stem, p in stems.items():
-            if p in masks.values():
-                continue
-            self._cases[stem] = {"kind": "file", "image": p, "mask": masks.get(stem)}
+        for case_id, (image, mask) in pair_masks(volumes).items():
+            self._cases[case_id] = {"kind": "file", "image": image, "mask": mask}
         if images:
             img_files = [p for p in images if not MASK_STEM.match(strip_suffix(p.name))]
             mask_files = [p for p in images if MASK_STEM.match(strip_suffix(p.name))]
