@@ -164,3 +164,31 @@ def test_suv_threshold_writes_the_datasets_lesion_id(tmp_path):
     truth = case.masks[0].array
     assert set(np.unique(result.mask)) == {0, 3} and result.labelmap[3].name == "lesion"
     assert np.array_equal(result.mask == 3, truth == 3)
+
+
+@pytest.mark.parametrize("layout", ["brats", "msd"])
+def test_presegment_threshold_without_a_method_uses_the_panels_rule(tmp_path, layout):
+    """Issue 12 (7): the CLI defaulted to SUV and failed on every BraTS / MSD case."""
+    import json
+
+    from napari_medseg.cli import main
+    from napari_medseg.engines.threshold import default_method
+    from napari_medseg.synthetic.brats import make_brats
+    from napari_medseg.synthetic.msd import make_msd
+    from napari_medseg.synthetic.petct import make_synthetic_petct
+
+    if layout == "brats":
+        root = make_brats(tmp_path / "d", "2023", n_cases=1)
+    else:
+        root = make_msd(tmp_path / "d", "Task09_Spleen", n_train=1, n_test=0)
+    out = tmp_path / "masks"
+    args = ["presegment", str(root), "--engine", "threshold", "--workers", "0", "--out", str(out)]
+    assert main(args) == 0
+    ds = open_dataset(root)
+    cid = ds.case_ids()[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert cid in summary["done"], summary
+    assert read_mask(mask_path(out, cid), ds.load_case(cid).reference_image()).array.any()
+    petct = open_dataset(make_synthetic_petct(tmp_path / "p", n_cases=1, shape=(8, 24, 24)))
+    assert default_method(petct.load_case(petct.case_ids()[0])) == "suv"
+    assert default_method(ds.load_case(cid)) == "otsu"

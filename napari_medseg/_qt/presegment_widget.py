@@ -36,6 +36,7 @@ from qtpy.QtWidgets import (
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
+from napari_medseg.engines.threshold import default_method
 from napari_medseg.layers import case_from_layers, geometry_kwargs, labels_kwargs, medseg_meta
 
 if TYPE_CHECKING:
@@ -189,10 +190,10 @@ class PresegmentWidget(QWidget):
         if layer is not None:
             case, _ = case_from_layers(self.viewer, layer)
             self.channel.addItems([v.name for v in case.images])
-            # SUV thresholds only make sense with a PET image; MR/CT cases start on Otsu.
-            has_pet = any(v.modality.upper() == "PET" for v in case.images)
-            if has_pet != self.method.currentText().startswith("suv"):
-                self.method.setCurrentText("suv" if has_pet else "otsu")
+            # The CLI's default rule: SUV for PET cases, Otsu otherwise.
+            default = default_method(case)
+            if default.startswith("suv") != self.method.currentText().startswith("suv"):
+                self.method.setCurrentText(default)
 
     def _image_layer(self):
         name = self.image.currentText()

@@ -37,7 +37,11 @@ def add_arguments(parser) -> None:
         "--device", help="auto (default: CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
     )
     thr = parser.add_argument_group("threshold")
-    thr.add_argument("--method", choices=("suv", "suv41", "otsu", "value"), help="default: suv")
+    thr.add_argument(
+        "--method",
+        choices=("suv", "suv41", "otsu", "value"),
+        help="default: suv for cases with a PET image, otsu otherwise",
+    )
     thr.add_argument(
         "--threshold", type=float, metavar="T", help="SUV or intensity threshold (SUV default 2.5)"
     )

@@ -6,6 +6,7 @@ rule), grown from its peak within a margin around the region so that a faint les
 cannot leak into the whole liver.
 ``otsu`` / ``value``: voxels at or above Otsu's threshold or a given value, for MRI or CT.
 All methods then drop components smaller than ``min_size`` voxels and fill enclosed holes.
+Without a method, each case gets :func:`default_method` (the CLI and the panel share it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ METHODS = ("suv", "suv41", "otsu", "value")
 DEFAULT_SUV = 2.5
 SUV_FRACTION = 0.41
 MARGIN_MM = 10.0  # how far a 41% region may grow beyond its absolute-threshold seed
+PET_MODALITIES = ("PET", "SUV")
+
+
+def is_pet(volume: Volume) -> bool:
+    return not volume.rgb and volume.modality.upper() in PET_MODALITIES
+
+
+def default_method(case: Case) -> str:
+    """The one default rule: ``suv`` for a case with a PET image, ``otsu`` otherwise."""
+    return "suv" if any(is_pet(v) for v in case.images) else "otsu"
 
 
 def pick_image(case: Case, channel: str | None, pet: bool) -> Volume:
@@ -35,7 +46,7 @@ def pick_image(case: Case, channel: str | None, pet: bool) -> Volume:
         raise MedsegError(f"case {case.id!r} has no image {channel!r} (it has {have})")
     if pet:
         for v in images:
-            if v.modality.upper() in ("PET", "SUV"):
+            if is_pet(v):
                 return v
         raise MedsegError(
             f"case {case.id!r} has no PET image for an SUV threshold; "
@@ -94,13 +105,13 @@ class ThresholdEngine:
 
     def __init__(
         self,
-        method: str = "suv",
+        method: str | None = None,
         threshold: float | None = None,
         min_size: int = 10,
         fill_holes: bool = True,
         channel: str | None = None,
     ):
-        if method not in METHODS:
+        if method is not None and method not in METHODS:
             raise MedsegError(
                 f"unknown threshold method {method!r}; choose one of {', '.join(METHODS)}"
             )
@@ -111,19 +122,13 @@ class ThresholdEngine:
 
     @classmethod
     def from_options(
-        cls, method="suv", threshold=None, min_size=10, fill_holes=True, channel=None, **ignored
+        cls, method=None, threshold=None, min_size=10, fill_holes=True, channel=None, **ignored
     ):
-        return cls(
-            method or "suv", threshold, 10 if min_size is None else min_size, fill_holes, channel
-        )
-
-    @property
-    def label_name(self) -> str:
-        return "lesion" if self.method.startswith("suv") else "foreground"
+        return cls(method, threshold, 10 if min_size is None else min_size, fill_holes, channel)
 
     def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
-        pet = self.method.startswith("suv")
-        vol = pick_image(case, self.channel, pet)
+        method = self.method or default_method(case)
+        vol = pick_image(case, self.channel, method.startswith("suv"))
         ref = case.reference_image()
         nsp = ref.spatial_ndim
         if vol.shape[: vol.spatial_ndim] != ref.shape[:nsp]:
@@ -131,33 +136,35 @@ class ThresholdEngine:
                 f"case {case.id!r}: image {vol.name!r} is not on the reference image's grid"
             )
         img = np.asarray(vol.array, dtype=np.float32)
-        if self.method == "otsu":
+        if method == "otsu":
             from skimage.filters import threshold_otsu
 
             level = float(threshold_otsu(img))
         else:
             level = float(self.threshold if self.threshold is not None else DEFAULT_SUV)
-        mask = suv41(img, level, vol.spacing) if self.method == "suv41" else img >= level
+        mask = suv41(img, level, vol.spacing) if method == "suv41" else img >= level
         mask = clean(mask, self.min_size, self.fill_holes)
         if progress:
             progress(1, 1)
         info = {
             "engine": self.name,
-            "method": self.method,
+            "method": method,
             "threshold": level,
             "image": vol.name,
             "min_size": self.min_size,
             "fill_holes": self.fill_holes,
         }
-        label_id, labelmap = self.output_label(case)
+        label_id, labelmap = self.output_label(case, method)
         return SegmentationResult(mask.astype(np.uint8) * np.uint8(label_id), labelmap, info)
 
-    def output_label(self, case: Case) -> tuple[int, LabelMap]:
+    @staticmethod
+    def output_label(case: Case, method: str) -> tuple[int, LabelMap]:
         """The id to write: the case's own lesion/tumour label when its labelmap has one
         (so QA and review compare like with like), else 1 named after the method."""
+        pet = method.startswith("suv")
         labelmap = case.labelmap
-        if labelmap is not None and self.method.startswith("suv"):
+        if labelmap is not None and pet:
             for lab in labelmap.foreground():
                 if any(word in lab.name.lower() for word in LESION_WORDS):
                     return lab.id, labelmap
-        return 1, LabelMap.from_names({1: self.label_name})
+        return 1, LabelMap.from_names({1: "lesion" if pet else "foreground"})
