@@ -8,7 +8,7 @@ import pytest
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.geometry import Geometry
 from napari_medseg.core.model import Case, Volume
-from napari_medseg.engines.base import make_engine
+from napari_medseg.engines.base import engine_options, make_engine
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, read_mask
 from napari_medseg.synthetic.phantom import ellipsoid, torso
@@ -192,3 +192,17 @@ def test_presegment_threshold_without_a_method_uses_the_panels_rule(tmp_path, la
     petct = open_dataset(make_synthetic_petct(tmp_path / "p", n_cases=1, shape=(8, 24, 24)))
     assert default_method(petct.load_case(petct.case_ids()[0])) == "suv"
     assert default_method(ds.load_case(cid)) == "otsu"
+
+
+def test_engine_takes_its_own_options_only():
+    assert engine_options("threshold") == (
+        "method",
+        "threshold",
+        "min_size",
+        "fill_holes",
+        "channel",
+    )
+    engine = make_engine("threshold", method="value", threshold=45.0, checkpoint="unet.pt")
+    assert (engine.method, engine.threshold) == ("value", 45.0)
+    with pytest.raises(MedsegError, match="unknown engine 'magic'"):
+        make_engine("magic")

@@ -6,26 +6,14 @@ import sys
 
 from napari_medseg.batch.runner import presegment_dataset
 from napari_medseg.cli._common import add_dataset_arguments, open_cases
+from napari_medseg.engines.base import ENGINES, engine_options
 
 HELP = "pre-segment every case with the U-Net, SAM or a threshold; masks go to OUT/<case id>.nii.gz"
-
-# CLI option -> engine option, passed to whichever engine is chosen (each ignores the rest).
-ENGINE_OPTIONS = (
-    "checkpoint",
-    "cache",
-    "prompts",
-    "device",
-    "method",
-    "threshold",
-    "min_size",
-    "channel",
-    "fill_holes",
-)
 
 
 def add_arguments(parser) -> None:
     add_dataset_arguments(parser, "pre-segment this case only")
-    parser.add_argument("--engine", required=True, choices=("unet", "sam", "threshold"))
+    parser.add_argument("--engine", required=True, choices=tuple(ENGINES))
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (outside the source data)"
     )
@@ -77,7 +65,12 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     dataset, ids = open_cases(args)
-    options = {k: getattr(args, k) for k in ENGINE_OPTIONS if getattr(args, k) is not None}
+    # Each CLI flag is named after the engine option it sets; the chosen engine's own are passed.
+    options = {
+        k: getattr(args, k)
+        for k in engine_options(args.engine)
+        if getattr(args, k, None) is not None
+    }
 
     def on_case(cid: str, entry: dict) -> None:
         nonlocal n

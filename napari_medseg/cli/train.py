@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 from napari_medseg.cli._common import add_dataset_arguments, open_cases
-from napari_medseg.engines.training import train_unet
 
 HELP = "fine-tune the U-Net on curated masks (patient-level split, best-Dice checkpoint)"
 
@@ -46,6 +45,8 @@ def _bar(done: int, total: int, width: int = 30) -> str:
 
 
 def run(args) -> int:
+    from napari_medseg.engines.training import train_unet
+
     dataset, ids = open_cases(args)
     state = {"text": ""}
 

@@ -272,7 +272,6 @@ class SamEngine:
         prompts=None,
         device=None,
         seed_from_masks=False,
-        **ignored,
     ) -> SamEngine:
         if not checkpoint:
             raise MedsegError(

@@ -121,9 +121,7 @@ class ThresholdEngine:
         self.fill_holes, self.channel = bool(fill_holes), channel
 
     @classmethod
-    def from_options(
-        cls, method=None, threshold=None, min_size=10, fill_holes=True, channel=None, **ignored
-    ):
+    def from_options(cls, method=None, threshold=None, min_size=10, fill_holes=True, channel=None):
         return cls(method, threshold, 10 if min_size is None else min_size, fill_holes, channel)
 
     def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:

@@ -17,7 +17,6 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
 from napari_medseg.engines.base import Progress, SegmentationResult
 from napari_medseg.engines.device import pick_device
-from napari_medseg.engines.unet_model import DEPTH
 
 
 def _volume_names(vol: Volume) -> set[str]:
@@ -153,6 +152,8 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def _pad_to(n: int) -> int:
+    from napari_medseg.engines.unet_model import DEPTH
+
     step = 2**DEPTH
     return (n + step - 1) // step * step
 
@@ -210,7 +211,7 @@ class UNetEngine:
         self.device, self.batch_size = device, batch_size
 
     @classmethod
-    def from_options(cls, checkpoint=None, device=None, batch_size=16, **ignored) -> UNetEngine:
+    def from_options(cls, checkpoint=None, device=None, batch_size=16) -> UNetEngine:
         if not checkpoint:
             raise MedsegError("the unet engine needs a checkpoint (--checkpoint MODEL.pt)")
         from napari_medseg.engines.unet_model import load_checkpoint

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
 
 
 @dataclass
@@ -58,6 +57,8 @@ def dice_iou(n_mask: int, n_ref: int, n_both: int) -> tuple[float, float]:
 
 def surface(binary: np.ndarray) -> np.ndarray:
     """Voxels of ``binary`` with a face neighbour outside it."""
+    from scipy import ndimage as ndi
+
     structure = ndi.generate_binary_structure(binary.ndim, 1)
     return binary & ~ndi.binary_erosion(binary, structure, border_value=0)
 
@@ -85,6 +86,8 @@ def directed_distances(a: np.ndarray, b: np.ndarray, spacing) -> tuple[np.ndarra
     costs only its box. The box keeps a one-voxel margin where the array allows, so cropping
     never creates surface that the full array would not have.
     """
+    from scipy import ndimage as ndi
+
     box = bounding_box(a | b)
     a, b = a[box], b[box]
     sa, sb = surface(a), surface(b)

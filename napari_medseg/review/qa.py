@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
@@ -68,6 +67,8 @@ class QAOptions:
 
 
 def _components(binary: np.ndarray) -> tuple[np.ndarray, int]:
+    from scipy import ndimage as ndi
+
     return ndi.label(binary, ndi.generate_binary_structure(binary.ndim, binary.ndim))
 
 
@@ -152,6 +153,8 @@ def check_holes(binary: np.ndarray, label: int, background: np.ndarray | None = 
     inside this one (a necrotic core inside an enhancing rim, a tumour inside its oedema) is
     anatomy, not a hole.
     """
+    from scipy import ndimage as ndi
+
     box = bounding_box(binary, pad=1)
     crop = binary[box]
     empty = ~crop if background is None else background[box]
