@@ -121,3 +121,30 @@ def test_dataset_run_then_fine_tune_then_cancel(spleen_widget, qtbot, tmp_path):
     w.cancel()
     wait(qtbot, w)
     assert "ancel" in w.status.text()
+
+
+def test_unet_without_a_checkpoint_fails_at_once_in_the_panels_words(
+    spleen_widget, qtbot, tmp_path, monkeypatch
+):
+    """Issue 12 (4): it failed after torch loaded, naming --checkpoint, with the bar at 100 %."""
+    w = spleen_widget
+    errors = []
+    monkeypatch.setattr("napari_medseg._qt._util.show_error", errors.append)
+    for button, run in ((w.unet_button, w.run_unet), (w.dataset_button, w.run_dataset)):
+        errors.clear()
+        w.checkpoint.setText("")
+        w.dataset_engine.setCurrentText("unet")
+        w.out_dir.setText(str(tmp_path / "out"))
+        run()
+        assert w.worker is None, "nothing starts without a model"
+        (msg,) = errors
+        assert "Checkpoint field" in msg and button.text() in msg and "--" not in msg
+    # A failure inside the worker leaves the bar empty, not at 100 %.
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    w.checkpoint.setText(str(bad))
+    errors.clear()
+    w.run_unet()
+    wait(qtbot, w)
+    assert errors and "bad.pt" in errors[0]
+    assert w.progress.value() == 0 and "Failed" in w.status.text()

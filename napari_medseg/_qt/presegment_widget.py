@@ -58,6 +58,7 @@ class PresegmentWidget(QWidget):
         self.viewer = napari_viewer
         self.worker = None
         self._cancel = False
+        self._succeeded = False
         self._build_ui()
         self.progress_changed.connect(self._on_progress)
         self.epoch_reported.connect(self._on_epoch)
@@ -227,7 +228,13 @@ class PresegmentWidget(QWidget):
 
     # -- actions ------------------------------------------------------------------------
     def run_unet(self) -> None:
-        self._segment_case("unet", self.unet_options())
+        options = self.unet_options()
+        try:
+            self._check_checkpoint(options["checkpoint"], self.unet_button.text())
+        except MedsegError as exc:
+            report_error(exc)
+            return
+        self._segment_case("unet", options)
 
     def run_threshold(self) -> None:
         self._segment_case("threshold", self.threshold_options())
@@ -263,6 +270,12 @@ class PresegmentWidget(QWidget):
             return
         engine = self.dataset_engine.currentText()
         options = self.unet_options() if engine == "unet" else self.threshold_options()
+        if engine == "unet":
+            try:
+                self._check_checkpoint(options["checkpoint"], self.dataset_button.text())
+            except MedsegError as exc:
+                report_error(exc)
+                return
 
         def work():
             return presegment_dataset(root, engine, options, out, workers=0, progress=self._report)
@@ -278,11 +291,13 @@ class PresegmentWidget(QWidget):
             root, out = self._dataset_root(meta), self.model_out.text().strip()
             if not out:
                 raise MedsegError("choose where to save the fine-tuned model")
+            opts = self.unet_options()
+            if opts["checkpoint"]:  # optional: fine-tuning may start from scratch
+                self._check_checkpoint(opts["checkpoint"], self.train_button.text())
         except MedsegError as exc:
             report_error(exc)
             return
         masks = self.masks_dir.text().strip() or None
-        opts = self.unet_options()
 
         def work():
             dataset = open_dataset(root)
@@ -309,6 +324,14 @@ class PresegmentWidget(QWidget):
 
     # -- worker plumbing --------------------------------------------------------------------
     @staticmethod
+    def _check_checkpoint(checkpoint: str | None, button: str) -> None:
+        """Refuse a missing model in the panel's words, before torch loads (seconds)."""
+        if not checkpoint:
+            raise MedsegError(f"choose a U-Net model in the Checkpoint field before '{button}'")
+        if not Path(checkpoint).is_file():
+            raise MedsegError("no such file (Checkpoint field)", checkpoint)
+
+    @staticmethod
     def _dataset_root(meta: dict) -> str:
         if not meta.get("root"):
             raise MedsegError(
@@ -327,12 +350,18 @@ class PresegmentWidget(QWidget):
             show_info("Another job is running; wait for it or cancel it.")
             return
         self._cancel = False
+        self._succeeded = False
         self.progress.setRange(0, 0)
         self.status.setText(f"Running {what}…")
         self.cancel_button.setEnabled(True)
+
+        def done(result) -> None:
+            self._succeeded = True
+            on_done(result)
+
         self.worker = create_worker(
             work,
-            _connect={"returned": on_done, "errored": self._failed, "finished": self._finished},
+            _connect={"returned": done, "errored": self._failed, "finished": self._finished},
         )
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -359,7 +388,7 @@ class PresegmentWidget(QWidget):
         self.worker = None
         self.cancel_button.setEnabled(False)
         self.progress.setRange(0, 1)
-        self.progress.setValue(1)
+        self.progress.setValue(1 if self._succeeded else 0)  # a failure never shows 100 %
         self.progress.setFormat("%p%")
 
     # -- results ------------------------------------------------------------------------

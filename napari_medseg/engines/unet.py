@@ -214,6 +214,8 @@ class UNetEngine:
     def from_options(cls, checkpoint=None, device=None, batch_size=16) -> UNetEngine:
         if not checkpoint:
             raise MedsegError("the unet engine needs a checkpoint (--checkpoint MODEL.pt)")
+        if not Path(checkpoint).is_file():  # before torch loads (seconds)
+            raise MedsegError("no such U-Net checkpoint", checkpoint)
         from napari_medseg.engines.unet_model import load_checkpoint
 
         device = pick_device(device)
