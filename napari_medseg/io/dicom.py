@@ -39,6 +39,7 @@ SKIPPED_MODALITIES = {
     "REG",
     "DOC",
 }
+MASK_MODALITIES = ("SEG", "RTSTRUCT")
 MODALITY_KIND = {"CT": "CT", "PT": "PET", "MR": "MR"}
 SLICE_GAP_TOLERANCE = 0.05  # relative deviation from the median step that counts as a gap
 
@@ -49,6 +50,7 @@ class DicomSeries:
 
     ``positions`` are the slice positions in mm along the normal (None when the files carry
     no ``ImagePositionPatient``; they are then ordered by ``InstanceNumber`` as a last resort).
+    ``mask_files`` are the DICOM SEG and RTSTRUCT files found beside it that reference it.
     """
 
     folder: Path
@@ -60,6 +62,7 @@ class DicomSeries:
     series_uid: str
     positions: list[float] | None
     problems: list[str] = field(default_factory=list)
+    mask_files: list[Path] = field(default_factory=list)  # DICOM SEG / RTSTRUCT referencing it
 
 
 def is_dicom(path: Path) -> bool:
@@ -130,6 +133,7 @@ def find_series(
     folder = Path(folder)
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and visible(p) and is_dicom(p)]
     groups: dict[tuple, list[tuple[Path, object]]] = {}
+    masks: dict[str, list[Path]] = {}  # referenced series UID -> SEG/RTSTRUCT files
     bad: list[tuple[Path, str]] = []
     for n, path in enumerate(files):
         try:
@@ -137,6 +141,10 @@ def find_series(
             if _is_image(hdr):  # pydicom parses elements lazily: bad values surface here
                 uid = str(hdr.get("SeriesInstanceUID", "")) or str(path.parent)
                 groups.setdefault((uid, *_stack_key(hdr)), []).append((path, hdr))
+            elif str(hdr.get("Modality", "")).upper() in MASK_MODALITIES:
+                ref = referenced_series_uid(hdr)
+                if ref:
+                    masks.setdefault(ref, []).append(path)
         except Exception as exc:  # noqa: BLE001 - any parser failure means an unreadable file
             bad.append((path, f"unreadable DICOM header ({type(exc).__name__}: {exc})"))
         if progress:
@@ -153,6 +161,7 @@ def find_series(
         )  # the main stack keeps the plain id; localisers get _2, _3
         for k, members in enumerate(stacks):
             out.append(_make_series(uid, members, k, bad))
+        out[-len(stacks)].mask_files = masks.get(uid, [])  # the main stack
     out.sort(key=lambda s: s.case_id)
     seen: dict[str, int] = {}
     for s in out:  # two series with the same patient/number/description stay distinct
@@ -162,6 +171,17 @@ def find_series(
         else:
             seen[s.case_id] = 1
     return out
+
+
+def referenced_series_uid(hdr) -> str | None:
+    """The image series a DICOM SEG or RTSTRUCT was drawn on (headers only)."""
+    try:
+        if "ReferencedSeriesSequence" in hdr:  # SEG
+            return str(hdr.ReferencedSeriesSequence[0].SeriesInstanceUID)
+        study = hdr.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+        return str(study.RTReferencedSeriesSequence[0].SeriesInstanceUID)  # RTSTRUCT
+    except (AttributeError, IndexError, KeyError):
+        return None
 
 
 def _make_series(uid: str, members: list, k: int, bad: list[tuple[Path, str]]) -> DicomSeries:
@@ -249,6 +269,13 @@ def index_to_lps(series: DicomSeries) -> np.ndarray:
     origin = _position(hdr)
     out[:3, 3] = origin if origin is not None else 0.0
     return out
+
+
+def lps_to_index(series: DicomSeries, points) -> np.ndarray:
+    """LPS millimetres (n, 3) to continuous file indices (i=column, j=row, k=slice), (n, 3)."""
+    pts = np.atleast_2d(np.asarray(points, dtype=float))
+    homog = np.c_[pts, np.ones(len(pts))]
+    return (np.linalg.inv(index_to_lps(series)) @ homog.T).T[:, :3]
 
 
 def _rescale(hdrs) -> tuple[list[float], list[float]]:

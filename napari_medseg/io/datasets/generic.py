@@ -1,5 +1,7 @@
 """Generic inputs: a NIfTI/MHA/NRRD file, a folder of such files, a DICOM folder, a PNG/TIF/JPG stack.
 
+A DICOM SEG or RTSTRUCT beside a series that it references is that series' mask.
+
 A file named ``<stem>_seg``/``_mask``/``_label(s)`` next to ``<stem>`` or ``<stem>_image`` is that
 image's mask.
 """
@@ -119,8 +121,11 @@ class GenericDataset(Dataset):
         masks = []
         if entry["kind"] == "dicom":
             from napari_medseg.io.dicom import read_series
+            from napari_medseg.io.dicom_seg import dicom_mask_volume
 
-            images = [read_series(entry["image"])]
+            series = entry["image"]
+            images = [read_series(series)]
+            masks = [dicom_mask_volume(f, series, images[0]) for f in series.mask_files]
         elif entry["kind"] == "stack":
             images = [read_image_stack(entry["image"], name=case_id)]
             if entry["mask"]:
