@@ -14,7 +14,8 @@ from PIL import Image
 
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
-from napari_medseg.export.cvat import VOC_COLORMAP, import_cvat
+from napari_medseg.export.cvat import import_cvat
+from napari_medseg.formats.cvat import VOC_COLORMAP
 from napari_medseg.io.datasets.cvat import CvatMaskDataset, safe_extract
 from napari_medseg.io.detect import open_dataset, sniff_format
 

@@ -11,8 +11,10 @@ from PIL import Image
 from napari_medseg.core.errors import MedsegError, WriteError
 from napari_medseg.core.labelmap import Label, LabelMap
 from napari_medseg.core.labelmap_io import parse_cvat
-from napari_medseg.export import ExportItem, item_ids
-from napari_medseg.export.cvat import VOC_COLORMAP, export_cvat, import_cvat
+from napari_medseg.export import ExportItem
+from napari_medseg.export.cvat import export_cvat, import_cvat
+from napari_medseg.formats.cvat import VOC_COLORMAP
+from napari_medseg.formats.slices import item_ids
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.synthetic.phantom import brain, torso
 

@@ -27,7 +27,8 @@ from qtpy.QtWidgets import (
 from napari_medseg._qt._util import report_error
 from napari_medseg._writer import items_from_layers, layer_labelmap
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.export import AXES, FORMATS, export_masks
+from napari_medseg.export import FORMATS, export_masks
+from napari_medseg.formats.slices import AXES
 
 if TYPE_CHECKING:
     import napari

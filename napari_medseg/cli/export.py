@@ -8,7 +8,9 @@ from pathlib import Path
 from napari_medseg.cli._common import add_dataset_arguments, open_cases, print_json
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.export import AXES, FORMATS, export_masks, item_from_case
+from napari_medseg.export import FORMATS, export_masks, item_from_case
+from napari_medseg.formats.cvat import is_cvat_export
+from napari_medseg.formats.slices import AXES
 from napari_medseg.io.masks import mask_path
 
 HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid), COCO RLE or DICOM SEG"
@@ -64,7 +66,7 @@ def _has_mask(case, masks: str | None) -> bool:
     """Whether the case has a mask to export (without ``--case``, cases without one are skipped)."""
     if masks is None:
         return bool(case.masks)
-    if Path(masks).suffix.lower() == ".zip" or Path(masks, "labelmap.txt").exists():
+    if is_cvat_export(masks):
         return True  # a CVAT export: a case missing from it is an error worth seeing
     return mask_path(masks, case.id).exists()
 

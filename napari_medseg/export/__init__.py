@@ -1,19 +1,15 @@
 """Mask exports (CVAT Segmentation mask 1.1, NIfTI/MHA/NRRD on the source grid, COCO RLE,
 DICOM SEG, 3D Slicer ``.seg.nrrd``).
 
-This module holds what every export shares: the items to export, slice names, 8-bit
-windowing, and :func:`export_masks`, the one entry point of the CLI, the writers and the widget.
+This module holds what every export shares: the items to export, 8-bit windowing, and
+:func:`export_masks`, the one entry point of the CLI, the writers and the widget.
 
-A 3D volume is cut along one display axis (0 axial, 1 coronal, 2 sagittal). Coronal and
-sagittal slices are flipped top-to-bottom so the head is up. Item ids are deterministic,
-zero-padded and never purely numeric (CVAT reads a numeric id as a frame number):
-``<case>/slice_0007`` (axial), ``<case>/coronal_0007``, ``<case>/sagittal_0007``, or
-``<case>`` for a 2D image.
+A 3D volume is cut along one display axis (0 axial, 1 coronal, 2 sagittal) into named 2D
+items: see :mod:`napari_medseg.formats.slices`.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +18,9 @@ import numpy as np
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
-from napari_medseg.core.safe_names import safe_name
+from napari_medseg.formats.cvat import is_cvat_export
 
 FORMATS = ("cvat", "nifti", "coco", "dicom-seg")
-AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
-PREFIXES = ("slice", "coronal", "sagittal")
-SLICE_NAME = re.compile(r"^(slice|coronal|sagittal)_(\d+)$")
 
 
 @dataclass
@@ -73,44 +66,6 @@ class ExportItem:
             )
 
 
-def axis_index(axis: int | str) -> int:
-    if isinstance(axis, str) and not axis.isdigit():
-        if axis not in AXES:
-            raise MedsegError(f"unknown slicing axis {axis!r} (use axial, coronal or sagittal)")
-        return AXES[axis]
-    if int(axis) not in (0, 1, 2):
-        raise MedsegError(f"slicing axis must be 0, 1 or 2, got {axis}")
-    return int(axis)
-
-
-def safe_case_name(case_id: str) -> str:
-    """A case id as one safe path component (:func:`.safe_name`), never purely numeric."""
-    name = safe_name(str(case_id))
-    return f"case_{name}" if name.isdigit() else name
-
-
-def item_ids(case_id: str, shape: tuple[int, ...], axis: int) -> list[str]:
-    name = safe_case_name(case_id)
-    if len(shape) == 2:
-        return [name]
-    n = shape[axis]
-    width = max(4, len(str(n - 1)))
-    return [f"{name}/{PREFIXES[axis]}_{i:0{width}d}" for i in range(n)]
-
-
-def take(arr: np.ndarray, axis: int, i: int) -> np.ndarray:
-    """Slice ``i`` along display ``axis`` as a 2D (row, col) image."""
-    s = np.take(arr, i, axis=axis)
-    return s[::-1] if axis else s
-
-
-def put(arr: np.ndarray, axis: int, i: int, image: np.ndarray) -> None:
-    """Inverse of :func:`take`: write a 2D slice back into the volume."""
-    index = [slice(None)] * arr.ndim
-    index[axis] = i
-    arr[tuple(index)] = image[::-1] if axis else image
-
-
 def to_uint8(image: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
     """Window an image slice to 8 bit (RGB uint8 images pass through)."""
     if image.dtype == np.uint8 and window is None:
@@ -130,12 +85,6 @@ def image_window(vol: Volume | None, arr: np.ndarray) -> tuple[float, float] | N
     return CT_WINDOW if vol is not None and vol.modality.upper() == "CT" else robust_limits(arr)
 
 
-def _is_cvat_export(path: Path) -> bool:
-    from napari_medseg.io.datasets.cvat import CvatMaskDataset
-
-    return CvatMaskDataset.detect(path)
-
-
 def item_from_case(
     case, source: Path | None = None, masks: str | Path | None = None, with_image: bool = False
 ) -> tuple[ExportItem, LabelMap]:
@@ -150,7 +99,7 @@ def item_from_case(
     ref = case.reference_image() if case.images else None
     labelmap = case.labelmap or LabelMap.from_names({1: "foreground"})
     instances = None
-    if masks is not None and _is_cvat_export(Path(masks)):
+    if masks is not None and is_cvat_export(masks):
         from napari_medseg.export.cvat import import_cvat
 
         shape = tuple(ref.shape[: ref.spatial_ndim]) if ref is not None else None

@@ -16,8 +16,9 @@ import numpy as np
 from napari_medseg.core.atomic import check_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
-from napari_medseg.export import ExportItem, axis_index, item_ids, take
+from napari_medseg.export import ExportItem
 from napari_medseg.export.instances import slice_objects, volume_components
+from napari_medseg.formats.slices import axis_index, item_ids, take
 
 JSON_NAME = "instances_default.json"
 

@@ -24,29 +24,21 @@ from napari_medseg.core.errors import MedsegError, WriteError
 from napari_medseg.core.labelmap import BACKGROUND_COLOR, LabelMap
 from napari_medseg.core.labelmap_io import format_cvat
 from napari_medseg.core.safe_names import output_path
-from napari_medseg.export import ExportItem, axis_index, item_ids, take, to_uint8
+from napari_medseg.export import ExportItem, to_uint8
 from napari_medseg.export.instances import slice_objects, volume_components
+from napari_medseg.formats.cvat import (
+    CLASS_DIR,
+    IMAGE_DIR,
+    LABELMAP_FILE,
+    OBJECT_DIR,
+    SUBSET_FILE,
+    VOC_COLORMAP,
+)
+from napari_medseg.formats.slices import axis_index, item_ids, safe_case_name, take
+from napari_medseg.io.datasets.cvat import CvatExport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 COLOR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type (grey, RGB, RGBA)
-SUBSET_FILE = "ImageSets/Segmentation/default.txt"
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The PASCAL VOC colormap (``n`` x 3 uint8): bits of the index spread over R, G, B."""
-    cmap = np.zeros((n, 3), dtype=np.uint8)
-    for i in range(n):
-        k, r, g, b = i, 0, 0, 0
-        for j in range(7, -1, -1):
-            r |= ((k >> 0) & 1) << j
-            g |= ((k >> 1) & 1) << j
-            b |= ((k >> 2) & 1) << j
-            k >>= 3
-        cmap[i] = (r, g, b)
-    return cmap
-
-
-VOC_COLORMAP = voc_colormap()
 
 
 @dataclass
@@ -137,7 +129,7 @@ def _check_output(out: Path, items: Sequence[ExportItem]) -> None:
             check_output_dir(
                 out if out.suffix.lower() != ".zip" else out.parent / out.stem, item.source
             )
-    if out.is_dir() and any(out.iterdir()) and not (out / "labelmap.txt").is_file():
+    if out.is_dir() and any(out.iterdir()) and not (out / LABELMAP_FILE).is_file():
         raise WriteError(
             "output folder is not empty and is not a previous CVAT export; choose an empty folder",
             out,
@@ -199,23 +191,23 @@ def export_cvat(
         ins = None if inst is None else (take(inst, axis, i) if three_d else inst)
         if ins is None and not cls.any():  # empty slice: the same two black PNGs every time
             files = [
-                (f"SegmentationClass/{iid}.png", blank(cls.shape)),
-                (f"SegmentationObject/{iid}.png", blank(cls.shape)),
+                (f"{CLASS_DIR}/{iid}.png", blank(cls.shape)),
+                (f"{OBJECT_DIR}/{iid}.png", blank(cls.shape)),
             ]
             warn = []
         else:
             objects, warn = slice_objects(cls, ins, iid)
             files = [
-                (f"SegmentationClass/{iid}.png", encode_colored(cls, lut, compress_level)),
+                (f"{CLASS_DIR}/{iid}.png", encode_colored(cls, lut, compress_level)),
                 (
-                    f"SegmentationObject/{iid}.png",
+                    f"{OBJECT_DIR}/{iid}.png",
                     encode_colored(objects, VOC_COLORMAP, compress_level),
                 ),
             ]
         if images and item.image is not None:
             img = take(item.image, axis, i) if three_d else item.image
             files.append(
-                (f"JPEGImages/{iid}.png", encode_png(to_uint8(img, item.window), compress_level))
+                (f"{IMAGE_DIR}/{iid}.png", encode_png(to_uint8(img, item.window), compress_level))
             )
         return files, warn
 
@@ -228,7 +220,7 @@ def export_cvat(
         return blanks[shape]
 
     with _Sink(out) as sink:
-        sink.write("labelmap.txt", text.encode())
+        sink.write(LABELMAP_FILE, text.encode())
         sink.write(SUBSET_FILE, ("\n".join(result.items) + "\n").encode())
 
         def encode_and_write(job):
@@ -295,8 +287,6 @@ def import_cvat(
     ``labelmap`` (the original volume's) gives labels their original ids by name; ``shape``
     (the original volume's) is checked. ``case_id`` may be left out when the export holds one case.
     """
-    from napari_medseg.io.datasets.cvat import CvatExport
-
     export = CvatExport(path)
     cases = export.cases()
     if case_id is None:
@@ -304,8 +294,6 @@ def import_cvat(
             raise MedsegError(f"the export holds {len(cases)} cases; say which one", path)
         case_id = next(iter(cases))
     elif case_id not in cases:
-        from napari_medseg.export import safe_case_name
-
         if safe_case_name(case_id) not in cases:
             raise MedsegError(
                 f"no case {case_id!r} in this CVAT export (it has {sorted(cases)})", path
@@ -316,4 +304,4 @@ def import_cvat(
     return classes, instances, lm
 
 
-__all__ = ["VOC_COLORMAP", "ExportResult", "export_cvat", "import_cvat", "voc_colormap"]
+__all__ = ["ExportResult", "export_cvat", "import_cvat"]

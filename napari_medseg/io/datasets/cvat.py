@@ -24,11 +24,19 @@ from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
 from napari_medseg.core.model import Case, Dataset, Source, Volume
-from napari_medseg.export import PREFIXES, SLICE_NAME, put
-from napari_medseg.export.cvat import VOC_COLORMAP
+from napari_medseg.formats.cvat import (
+    CLASS_DIR,
+    IMAGE_DIR,
+    LABELMAP_FILE,
+    OBJECT_DIR,
+    SUBSET_DIR,
+    VOC_COLORMAP,
+    find_root,
+    is_cvat_export,
+)
+from napari_medseg.formats.slices import PREFIXES, SLICE_NAME, put
 from napari_medseg.io.datasets._common import visible
 
-MAX_DEPTH = 3  # the dataset root may sit up to 3 folders deep (Datumaro's detect_dataset)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -87,17 +95,6 @@ class _Files:
             raise ReadError(f"cannot read {name} ({exc})", self.path) from exc
 
 
-def find_root(names: set[str]) -> str | None:
-    """Prefix ('' or 'a/b/') of the shallowest ``labelmap.txt`` beside ``SegmentationClass/``."""
-    for name in sorted(names, key=lambda n: n.count("/")):
-        if name.rsplit("/", 1)[-1] != "labelmap.txt" or name.count("/") > MAX_DEPTH:
-            continue
-        prefix = name[: -len("labelmap.txt")]
-        if any(n.startswith(prefix + "SegmentationClass/") for n in names):
-            return prefix
-    return None
-
-
 def decode(data: bytes, where: str) -> np.ndarray:
     from PIL import Image
 
@@ -153,7 +150,7 @@ class CvatExport:
             raise ReadError("no labelmap.txt next to a SegmentationClass/ folder", self.path)
         self.root = root
         self.entries = parse_cvat(
-            self.files.read(root + "labelmap.txt").decode("utf-8"), self.path / "labelmap.txt"
+            self.files.read(root + LABELMAP_FILE).decode("utf-8"), self.path / LABELMAP_FILE
         )
 
     def labelmap(self, reference: LabelMap | None = None) -> LabelMap:
@@ -161,7 +158,7 @@ class CvatExport:
 
     def items(self) -> list[str]:
         """Listed item ids in file order; subsets whose name holds ``_`` are skipped (Datumaro)."""
-        prefix = self.root + "ImageSets/Segmentation/"
+        prefix = f"{self.root}{SUBSET_DIR}/"
         out: dict[str, None] = {}
         for name in sorted(self.files.names):
             rest = name[len(prefix) :] if name.startswith(prefix) else ""
@@ -190,7 +187,7 @@ class CvatExport:
             m = SLICE_NAME.match(leaf)
             if m is None:
                 # CVAT lists unannotated frames too but writes no PNG for them: nothing to show
-                if self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid):
+                if self._find(CLASS_DIR, iid) or self._find(OBJECT_DIR, iid):
                     cases[iid] = [(iid, None, None)]
                 continue
             cid = parent.rsplit("/", 1)[-1] if parent else default
@@ -219,9 +216,9 @@ class CvatExport:
 
         for iid, _, _ in self.cases()[case_id]:
             name = (
-                self._find("JPEGImages", iid, IMAGE_EXTS)
+                self._find(IMAGE_DIR, iid, IMAGE_EXTS)
                 if images
-                else (self._find("SegmentationClass", iid) or self._find("SegmentationObject", iid))
+                else (self._find(CLASS_DIR, iid) or self._find(OBJECT_DIR, iid))
             )
             if name:
                 with Image.open(io.BytesIO(self.files.read(name))) as im:
@@ -263,8 +260,8 @@ class CvatExport:
         instances = np.zeros(own, dtype=np.uint8)
         image = None
         for iid, axis, idx in entries:
-            cls_name = self._find("SegmentationClass", iid)
-            obj_name = self._find("SegmentationObject", iid)
+            cls_name = self._find(CLASS_DIR, iid)
+            obj_name = self._find(OBJECT_DIR, iid)
             if cls_name:
                 arr = decode(self.files.read(cls_name), cls_name)
                 if arr.ndim == 2:  # index PNG: values are positions in labelmap.txt
@@ -278,7 +275,7 @@ class CvatExport:
                 arr = decode(self.files.read(obj_name), obj_name)
                 obj = arr if arr.ndim == 2 else _by_color(arr[..., :3], objects, obj_name)
                 self._put(instances, axis, idx, obj, obj_name)
-            img_name = self._find("JPEGImages", iid, IMAGE_EXTS) if with_image else None
+            img_name = self._find(IMAGE_DIR, iid, IMAGE_EXTS) if with_image else None
             if img_name:
                 img = decode(self.files.read(img_name), img_name)
                 if image is None:
@@ -307,13 +304,7 @@ class CvatMaskDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        path = Path(path)
-        if path.is_dir():
-            return (path / "labelmap.txt").is_file() and (path / "SegmentationClass").is_dir()
-        if path.is_file() and path.suffix.lower() == ".zip" and zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                return find_root({n.replace("\\", "/") for n in zf.namelist()}) is not None
-        return False
+        return is_cvat_export(path)
 
     def __init__(self, root):
         super().__init__(root)
