@@ -7,16 +7,18 @@ Voxel data is read lazily: building a :class:`Case` reads headers only, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -152,6 +154,8 @@ class Dataset:
 
     @classmethod
     def detect(cls, path: Path) -> bool:  # pragma: no cover - overridden
+        """Whether ``path`` has this layout. Cheap; may raise OSError or ValueError on an
+        unreadable file, which :func:`~napari_medseg.io.detect.sniff_format` takes as no."""
         raise NotImplementedError
 
     def case_ids(self) -> list[str]:  # pragma: no cover - overridden
@@ -169,3 +173,9 @@ class Dataset:
 
     def _unknown_case(self, case_id: str) -> ReadError:
         return ReadError(f"no case {case_id!r} in this {self.format} dataset", self.root)
+
+    def _entry(self, table: Mapping[str, T], case_id: str) -> T:
+        """``table[case_id]``, or the "no such case" error naming this dataset."""
+        if case_id not in table:
+            raise self._unknown_case(case_id)
+        return table[case_id]

@@ -2,44 +2,47 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from napari_medseg.core.errors import LayoutError
 from napari_medseg.core.model import Dataset
+from napari_medseg.io.datasets.amos import AmosDataset
+from napari_medseg.io.datasets.brats import BratsDataset
+from napari_medseg.io.datasets.cvat import CvatMaskDataset
+from napari_medseg.io.datasets.generic import GenericDataset
+from napari_medseg.io.datasets.ispy1 import ISPY1Dataset
+from napari_medseg.io.datasets.lgg import LGGDataset
+from napari_medseg.io.datasets.lss import LSSDataset
+from napari_medseg.io.datasets.medmnist import MedMNISTDataset
+from napari_medseg.io.datasets.msd import MSDDataset
+from napari_medseg.io.datasets.nnunet import NnUNetDataset
+from napari_medseg.io.datasets.petct import PetCtLesionsDataset
+from napari_medseg.io.datasets.synthetic_petct import SyntheticPetCtDataset
 
 # Detection order matters: the first layout whose ``detect`` accepts the path wins.
-LAYOUTS: tuple[str, ...] = (
-    "nnunet:NnUNetDataset",  # dataset.json with channel_names + file_ending (also AutoPET)
-    "amos:AmosDataset",  # dataset.json with modality + training of amos_NNNN files
-    "msd:MSDDataset",  # dataset.json with modality + training (also nnU-Net v1)
-    "petct:PetCtLesionsDataset",  # PETCT_*/<study>/SUV.nii.gz
-    "brats:BratsDataset",  # BraTS2021_* / BraTS-XXX-* case folders
-    "lgg:LGGDataset",  # kaggle_3m / TCGA_*/*_mask.tif
-    "ispy1:ISPY1Dataset",  # masks_stv_manual/
-    "medmnist:MedMNISTDataset",  # .npz with the six split keys
-    "lss:LSSDataset",  # Foramina_Detection/ or VOC XML with RFS*/LFS*
-    "cvat:CvatMaskDataset",  # labelmap.txt + SegmentationClass/ (folder or zip)
-    "synthetic_petct:SyntheticPetCtDataset",  # our synthetic PET/CT generator's output
-    "generic:GenericDataset",  # NIfTI/MHA/NRRD files, DICOM folders, PNG/TIF stacks
+LAYOUTS: tuple[type[Dataset], ...] = (
+    NnUNetDataset,  # dataset.json with channel_names + file_ending (also AutoPET)
+    AmosDataset,  # dataset.json with modality + training of amos_NNNN files
+    MSDDataset,  # dataset.json with modality + training (also nnU-Net v1)
+    PetCtLesionsDataset,  # PETCT_*/<study>/SUV.nii.gz
+    BratsDataset,  # BraTS2021_* / BraTS-XXX-* case folders
+    LGGDataset,  # kaggle_3m / TCGA_*/*_mask.tif
+    ISPY1Dataset,  # masks_stv_manual/
+    MedMNISTDataset,  # .npz with the six split keys
+    LSSDataset,  # Foramina_Detection/ or VOC XML with RFS*/LFS*
+    CvatMaskDataset,  # labelmap.txt + SegmentationClass/ (folder or zip)
+    SyntheticPetCtDataset,  # our synthetic PET/CT generator's output
+    GenericDataset,  # NIfTI/MHA/NRRD files, DICOM folders, PNG/TIF stacks
 )
 
 
-def layout_classes() -> list[type[Dataset]]:
-    classes = []
-    for spec in LAYOUTS:
-        module, cls = spec.split(":")
-        mod = importlib.import_module(f"napari_medseg.io.datasets.{module}")
-        classes.append(getattr(mod, cls))
-    return classes
-
-
 def sniff_format(path: str | Path) -> type[Dataset] | None:
-    """The dataset class that claims ``path``, or None. Cheap; never raises."""
+    """The dataset class that claims ``path``, or None. Cheap; never raises: a layout whose
+    ``detect`` hits an unreadable file (OSError, ValueError) does not claim the path."""
     p = Path(path)
     if not p.exists():
         return None
-    for cls in layout_classes():
+    for cls in LAYOUTS:
         try:
             if cls.detect(p):
                 return cls

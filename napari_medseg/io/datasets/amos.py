@@ -17,8 +17,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import dataset_json, load_json, resolve
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import check_grids, dataset_json, load_json, resolve
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 SPLITS = ("training", "validation", "test")
@@ -52,10 +51,7 @@ class AmosDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            return _amos_folder(path) is not None
-        except OSError:
-            return False
+        return _amos_folder(path) is not None
 
     def __init__(self, root):
         super().__init__(root)
@@ -102,9 +98,7 @@ class AmosDataset(Dataset):
         return dict(self._clinical.get(int(m[1]), {})) if m else {}
 
     def load_case(self, case_id: str) -> Case:
-        entry = self._cases.get(case_id)
-        if entry is None:
-            raise self._unknown_case(case_id)
+        entry = self._entry(self._cases, case_id)
         path = resolve(self.folder, entry["image"])
         if not path.exists():
             raise ReadError("image listed in dataset.json is missing", path)

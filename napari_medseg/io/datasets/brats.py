@@ -20,8 +20,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import list_visible
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import check_grids, list_visible
 from napari_medseg.io.volumes import read_nifti
 
 CASE = re.compile(r"^(BraTS2021_\d+|BraTS20_(Training|Validation)_\d+|BraTS-[A-Z]+-\d+-\d+)$")
@@ -50,14 +49,11 @@ class BratsDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            if not path.is_dir():
-                return False
-            if CASE.match(path.name):
-                return next(path.glob(f"{path.name}*.nii*"), None) is not None
-            return any(CASE.match(p.name) and p.is_dir() for p in path.iterdir())
-        except OSError:
+        if not path.is_dir():
             return False
+        if CASE.match(path.name):
+            return next(path.glob(f"{path.name}*.nii*"), None) is not None
+        return any(CASE.match(p.name) and p.is_dir() for p in path.iterdir())
 
     def __init__(self, root):
         super().__init__(root)

@@ -14,8 +14,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import list_visible, visible
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import check_grids, list_visible, natural_key, visible
 from napari_medseg.io.dicom import is_dicom
 from napari_medseg.io.volumes import (
     IMAGE_SUFFIXES,
@@ -56,11 +55,6 @@ def pair_masks(files: list[Path]) -> dict[str, tuple[Path, Path | None]]:
         case_id = m["stem"] if m and stem in masks else stem
         out[case_id] = (path, stems[masks[stem]] if stem in masks else None)
     return out
-
-
-def natural_key(path: Path):
-    """Sort key that orders ``img2`` before ``img10``."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
 
 
 class GenericDataset(Dataset):
@@ -115,9 +109,7 @@ class GenericDataset(Dataset):
         return list(self._cases)
 
     def load_case(self, case_id: str) -> Case:
-        entry = self._cases.get(case_id)
-        if entry is None:
-            raise self._unknown_case(case_id)
+        entry = self._entry(self._cases, case_id)
         masks = []
         if entry["kind"] == "dicom":
             from napari_medseg.io.dicom import read_series

@@ -16,8 +16,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import binarized, list_visible
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import binarized, check_grids, list_visible
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 IMAGES = "images_bias-corrected_resampled_zscored_nifti"
@@ -45,10 +44,7 @@ class ISPY1Dataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            return path.is_dir() and _nifti_folder(path) is not None
-        except OSError:
-            return False
+        return path.is_dir() and _nifti_folder(path) is not None
 
     def __init__(self, root):
         super().__init__(root)

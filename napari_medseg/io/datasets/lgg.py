@@ -16,8 +16,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import binarized, list_visible, visible
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import binarized, check_grids, list_visible, visible
 from napari_medseg.io.volumes import read_image_stack
 
 CHANNELS = ("pre-contrast", "FLAIR", "post-contrast")
@@ -51,10 +50,7 @@ class LGGDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            return path.is_dir() and (_data_folder(path) is not None or _is_case_folder(path))
-        except OSError:
-            return False
+        return path.is_dir() and (_data_folder(path) is not None or _is_case_folder(path))
 
     def __init__(self, root):
         super().__init__(root)

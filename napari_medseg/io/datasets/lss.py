@@ -40,8 +40,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Box, Case, Dataset, Source, Volume
-from napari_medseg.io.datasets._common import list_visible
-from napari_medseg.io.datasets.generic import natural_key
+from napari_medseg.io.datasets._common import list_visible, natural_key
 from napari_medseg.io.volumes import read_image_file, read_image_stack
 
 DETECTION = "Foramina_Detection"
@@ -184,12 +183,9 @@ class LSSDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            if not path.is_dir():
-                return False
-            return path.name == DETECTION or (path / DETECTION).is_dir() or _has_lss_xml(path)
-        except OSError:
+        if not path.is_dir():
             return False
+        return path.name == DETECTION or (path / DETECTION).is_dir() or _has_lss_xml(path)
 
     def __init__(self, root):
         super().__init__(root)
@@ -237,9 +233,7 @@ class LSSDataset(Dataset):
         return list(self._patients)
 
     def load_case(self, case_id: str) -> Case:
-        rec = self._patients.get(case_id)
-        if rec is None:
-            raise self._unknown_case(case_id)
+        rec = self._entry(self._patients, case_id)
         case = Case(case_id, metadata={"patient": case_id})
         image, stems = self._image(case_id, rec)
         case.images.append(image)

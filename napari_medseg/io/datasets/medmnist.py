@@ -205,15 +205,12 @@ class MedMNISTDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            if path.is_file():
-                return _npz_ok(path)
-            if not path.is_dir():
-                return False
-            files = [p for p in list_visible(path, "*.npz") if p.is_file()]
-            return bool(files) and all(_npz_ok(p) for p in files)
-        except OSError:
+        if path.is_file():
+            return _npz_ok(path)
+        if not path.is_dir():
             return False
+        files = [p for p in list_visible(path, "*.npz") if p.is_file()]
+        return bool(files) and all(_npz_ok(p) for p in files)
 
     def __init__(self, root):
         super().__init__(root)
@@ -302,9 +299,7 @@ class MedMNISTDataset(Dataset):
         )
 
     def load_case(self, case_id: str) -> Case:
-        entry = self._cases.get(case_id)
-        if entry is None:
-            raise self._unknown_case(case_id)
+        entry = self._entry(self._cases, case_id)
         image = self._volume(
             entry,
             entry.image_key,

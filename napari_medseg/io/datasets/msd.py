@@ -12,20 +12,17 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import dataset_json, load_json, resolve, visible
+from napari_medseg.io.datasets._common import (
+    check_grids,
+    dataset_json,
+    load_json,
+    modality_kind,
+    resolve,
+    visible,
+)
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
-
-
-def modality_kind(name: str) -> str:
-    """Map a channel description to the display family CT, PET or MR."""
-    low = name.lower()
-    if "ct" in low.split() or low in ("ct", "ctres") or low.startswith("ct"):
-        return "CT"
-    if "pet" in low or "suv" in low:
-        return "PET"
-    return "MR"
 
 
 class MSDDataset(Dataset):
@@ -71,9 +68,7 @@ class MSDDataset(Dataset):
         return sorted(f for f in p.parent.glob(f"{stem}_[0-9][0-9][0-9][0-9].nii*") if visible(f))
 
     def load_case(self, case_id: str) -> Case:
-        entry = self._cases.get(case_id)
-        if entry is None:
-            raise self._unknown_case(case_id)
+        entry = self._entry(self._cases, case_id)
         names = [self.modalities[k] for k in sorted(self.modalities)]
         images = []
         if self.v1:
@@ -104,17 +99,3 @@ class MSDDataset(Dataset):
         )
         check_grids(case)
         return case
-
-
-def check_grids(case: Case) -> None:
-    """Refuse a mask whose shape differs from its image: it cannot be overlaid."""
-    if not case.masks or not case.images:
-        return
-    ref = case.images[0]
-    for m in case.masks:
-        if m.shape[: m.spatial_ndim] != ref.shape[: ref.spatial_ndim]:
-            where = m.source.path if m.source else m.name
-            raise ReadError(
-                f"mask shape {m.shape} differs from image shape {ref.shape[: ref.spatial_ndim]} in case {case.id!r}",
-                where,
-            )

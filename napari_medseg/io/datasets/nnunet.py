@@ -22,8 +22,13 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import Label, LabelMap, default_color
 from napari_medseg.core.model import Case, Dataset, Source, Volume
-from napari_medseg.io.datasets._common import dataset_json, list_visible, load_json
-from napari_medseg.io.datasets.msd import check_grids, modality_kind
+from napari_medseg.io.datasets._common import (
+    check_grids,
+    dataset_json,
+    list_visible,
+    load_json,
+    modality_kind,
+)
 from napari_medseg.io.volumes import (
     NIFTI_SUFFIXES,
     as_label_array,
@@ -193,9 +198,7 @@ class NnUNetDataset(Dataset):
         return vols
 
     def load_case(self, case_id: str) -> Case:
-        entry = self._cases.get(case_id)
-        if entry is None:
-            raise self._unknown_case(case_id)
+        entry = self._entry(self._cases, case_id)
         names = [self.channels[k] for k in sorted(self.channels)]
         case = Case(
             case_id,

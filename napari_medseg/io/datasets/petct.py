@@ -20,8 +20,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import list_visible
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import check_grids, list_visible
 from napari_medseg.io.dicom import safe_id
 from napari_medseg.io.volumes import read_nifti
 
@@ -57,18 +56,13 @@ class PetCtLesionsDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            if not path.is_dir():
-                return False
-            if PATIENT.match(path.parent.name) and _is_study(path):
-                return True
-            if PATIENT.match(path.name):
-                return any(_is_study(s) for s in path.iterdir() if s.is_dir())
-            return any(
-                PATIENT.match(p.parent.parent.name) for p in _first(path.glob("*/*/SUV.nii*"))
-            )
-        except OSError:
+        if not path.is_dir():
             return False
+        if PATIENT.match(path.parent.name) and _is_study(path):
+            return True
+        if PATIENT.match(path.name):
+            return any(_is_study(s) for s in path.iterdir() if s.is_dir())
+        return any(PATIENT.match(p.parent.parent.name) for p in _first(path.glob("*/*/SUV.nii*")))
 
     def __init__(self, root):
         super().__init__(root)
@@ -92,9 +86,7 @@ class PetCtLesionsDataset(Dataset):
         return list(self._studies)
 
     def load_case(self, case_id: str) -> Case:
-        folder = self._studies.get(case_id)
-        if folder is None:
-            raise self._unknown_case(case_id)
+        folder = self._entry(self._studies, case_id)
         case = Case(case_id, metadata={"patient": folder.parent.name, "study": folder.name})
         for stem, name, modality, channel in IMAGES:
             path = _nifti(folder, stem)

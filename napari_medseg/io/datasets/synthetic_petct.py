@@ -13,8 +13,7 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import load_json
-from napari_medseg.io.datasets.msd import check_grids
+from napari_medseg.io.datasets._common import check_grids, load_json
 from napari_medseg.io.volumes import read_nifti
 
 GENERATOR = "napari-medseg synthetic-petct"
@@ -38,14 +37,11 @@ class SyntheticPetCtDataset(Dataset):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        try:
-            if not path.is_dir():
-                return False
-            return _manifest(path) is not None or (
-                _manifest(path.parent) is not None and (path / "ct.nii.gz").is_file()
-            )
-        except OSError:
+        if not path.is_dir():
             return False
+        return _manifest(path) is not None or (
+            _manifest(path.parent) is not None and (path / "ct.nii.gz").is_file()
+        )
 
     def __init__(self, root):
         super().__init__(root)
