@@ -130,12 +130,13 @@ def write_coco(path: str, layer_data: list[tuple]) -> list[str]:
 
 
 def write_nifti(path: str, data, meta: dict | None = None) -> list[str]:
-    """One Labels layer on its source grid (``.nii.gz``/``.nii``/``.mha``/``.nrrd`` by ``path``)."""
+    """One Labels layer on its source grid (``.nii.gz``/``.nii``/``.mha``/``.nrrd`` by ``path``;
+    ``.seg.nrrd`` is a 3D Slicer segmentation with the layer's names and colours)."""
     from napari_medseg.export.nifti import write_file
 
     layer_data = data if meta is None else [(data, meta, "labels")]
-    item, _ = items_from_layers(layer_data, with_image=False)
-    return [str(write_file(path, item))]
+    item, labelmap = items_from_layers(layer_data, with_image=False)
+    return [str(write_file(path, item, labelmap))]
 
 
 def write_dicom_seg(path: str, data, meta: dict | None = None) -> list[str]:

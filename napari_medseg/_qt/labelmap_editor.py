@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     import napari
 
 FILE_FILTER = "Labelmaps (labelmap.txt dataset.json *.json *.txt)"
+ITKSNAP_FILTER = "ITK-SNAP label descriptions (*.txt)"
 
 
 def layer_state(layer) -> dict:
@@ -239,12 +240,14 @@ class LabelmapEditorWidget(QWidget):
             else:
                 self.editor.add(lab.name, lab.color, lab.id)
 
-    def save(self, path: str | None = None) -> None:
+    def save(self, path: str | None = None, style: str = "msd") -> None:
+        """Save by suffix (see ``write_labelmap``); ``style="itksnap"`` for ITK-SNAP ``.txt``."""
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save labelmap", "labelmap.txt", FILE_FILTER
+            path, chosen = QFileDialog.getSaveFileName(
+                self, "Save labelmap", "labelmap.txt", f"{FILE_FILTER};;{ITKSNAP_FILTER}"
             )
             if not path:
                 return
-        write_labelmap(self.editor.labelmap, path)
+            style = "itksnap" if chosen == ITKSNAP_FILTER else style
+        write_labelmap(self.editor.labelmap, path, style=style)
         self.message.setText(f"saved {path}")

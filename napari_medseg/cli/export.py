@@ -13,7 +13,7 @@ from napari_medseg.formats.cvat import is_cvat_export
 from napari_medseg.formats.slices import AXES
 from napari_medseg.io.masks import mask_path
 
-HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid), COCO RLE or DICOM SEG"
+HELP = "export masks as CVAT Segmentation mask 1.1, NIfTI (source grid), COCO RLE, DICOM SEG or 3D Slicer .seg.nrrd"
 
 
 def add_arguments(parser) -> None:
@@ -24,7 +24,8 @@ def add_arguments(parser) -> None:
         metavar="DIR",
         required=True,
         help="cvat: the export root (DIR/labelmap.txt); nifti: DIR/<case id>.nii.gz; "
-        "coco: DIR/instances_default.json; dicom-seg: DIR/<case id>.seg.dcm",
+        "coco: DIR/instances_default.json; dicom-seg: DIR/<case id>.seg.dcm; "
+        "slicer: DIR/<case id>.seg.nrrd",
     )
     parser.add_argument(
         "--masks",

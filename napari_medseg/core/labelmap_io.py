@@ -1,4 +1,5 @@
-"""Labelmaps on disk: CVAT ``labelmap.txt``, MSD/nnU-Net ``dataset.json`` labels, our JSON.
+"""Labelmaps on disk: CVAT ``labelmap.txt``, ITK-SNAP label descriptions (``.txt``),
+MSD/nnU-Net ``dataset.json`` labels, our JSON.
 
 Also the checks CVAT's importer needs (``cvat-mask-format.md`` §2): unique names and colours,
 no ``:`` in a name, black only for the background.
@@ -7,6 +8,7 @@ no ``:`` in a name, black only for the background.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +17,25 @@ from napari_medseg.core.errors import MedsegError, ReadError
 from napari_medseg.core.labelmap import BACKGROUND_COLOR, Label, LabelMap, default_color
 
 CVAT_HEADER = "# label:color_rgb:parts:actions"
+# ITK-SNAP: IDX R G B A VIS MSH "LABEL" (A an opacity 0..1, VIS/MSH 0 or 1).
+ITKSNAP_LINE = re.compile(
+    r'^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([0-9.eE+-]+)\s+(\d+)\s+(\d+)\s+"(.*)"\s*$'
+)
+ITKSNAP_HEADER = """################################################
+# ITK-SnAP Label Description File
+# File format:
+# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL
+# Fields:
+#    IDX:   Zero-based index
+#    -R-:   Red color component (0..255)
+#    -G-:   Green color component (0..255)
+#    -B-:   Blue color component (0..255)
+#    -A-:   Label transparency (0.00 .. 1.00)
+#    VIS:   Label visibility (0 or 1)
+#    IDX:   Label mesh visibility (0 or 1)
+#  LABEL:   Label description
+################################################
+"""
 JSON_FORMAT = "napari-medseg-labelmap"
 
 
@@ -123,13 +144,62 @@ def labelmap_from_cvat(entries, reference: LabelMap | None = None) -> LabelMap:
     return LabelMap(sorted(labels, key=lambda lab: lab.id))
 
 
-def read_cvat(path: str | Path, reference: LabelMap | None = None) -> LabelMap:
-    path = Path(path)
+def is_itksnap(text: str) -> bool:
+    """True when the first label line of ``text`` is an ITK-SNAP label description."""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            return ITKSNAP_LINE.match(line) is not None
+    return False
+
+
+def parse_itksnap(text: str, path: str | Path | None = None) -> LabelMap:
+    """An ITK-SNAP label description file: ids, colours and names (``Clear Label`` is 0)."""
+    labels = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = ITKSNAP_LINE.match(line)
+        if m is None:
+            raise ReadError(
+                f'line {lineno}: expected IDX R G B A VIS MSH "LABEL", got {line!r}', path
+            )
+        lid, *rgb = (int(v) for v in m.group(1, 2, 3, 4))
+        if any(c > 255 for c in rgb):
+            raise ReadError(f"line {lineno}: colour {rgb} is not three 0-255 integers", path)
+        name = "background" if lid == 0 and m[8] == "Clear Label" else m[8]
+        labels.append(Label(lid, name, tuple(rgb)))  # type: ignore[arg-type]
     try:
-        text = path.read_text(encoding="utf-8")
+        return LabelMap(sorted(labels, key=lambda lab: lab.id))
+    except MedsegError as exc:
+        raise ReadError(exc.problem, path) from exc
+
+
+def format_itksnap(labelmap: LabelMap) -> str:
+    """ITK-SNAP label description text (the background is ITK-SNAP's ``Clear Label``)."""
+    lines = [ITKSNAP_HEADER.rstrip("\n")]
+    labels = (
+        list(labelmap) if 0 in labelmap else [Label(0, "background", BACKGROUND_COLOR), *labelmap]
+    )
+    for lab in labels:
+        name = "Clear Label" if lab.id == 0 else " ".join(lab.name.replace('"', "'").split())
+        r, g, b = (int(c) for c in lab.color)
+        alpha, vis = (0, 0) if lab.id == 0 else (1, 1)
+        lines.append(f'{lab.id:5d} {r:5d} {g:4d} {b:4d} {alpha:8d} {vis:2d} {vis:2d}    "{name}"')
+    return "\n".join(lines) + "\n"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ReadError(f"cannot read labelmap ({exc})", path) from exc
-    return labelmap_from_cvat(parse_cvat(text, path), reference)
+
+
+def read_cvat(path: str | Path, reference: LabelMap | None = None) -> LabelMap:
+    path = Path(path)
+    return labelmap_from_cvat(parse_cvat(_read_text(path), path), reference)
 
 
 def from_dataset_json(meta: dict, path: str | Path | None = None) -> LabelMap:
@@ -184,10 +254,13 @@ def _load_json(path: Path) -> dict:
 
 
 def read_labelmap(path: str | Path, reference: LabelMap | None = None) -> LabelMap:
-    """Read ``labelmap.txt``, a ``dataset.json`` or our JSON (picked by content)."""
+    """Read ``labelmap.txt``, an ITK-SNAP ``.txt``, a ``dataset.json`` or our JSON (by content)."""
     path = Path(path)
     if path.suffix.lower() == ".txt":
-        return read_cvat(path, reference)
+        text = _read_text(path)
+        if is_itksnap(text):
+            return parse_itksnap(text, path)
+        return labelmap_from_cvat(parse_cvat(text, path), reference)
     data = _load_json(path)
     if data.get("format") == JSON_FORMAT:
         try:
@@ -198,13 +271,16 @@ def read_labelmap(path: str | Path, reference: LabelMap | None = None) -> LabelM
 
 
 def write_labelmap(labelmap: LabelMap, path: str | Path, style: str = "msd") -> Path:
-    """Write by suffix: ``.txt`` CVAT, ``dataset.json`` (labels merged in), else our JSON.
+    """Write by suffix: ``.txt`` CVAT (ITK-SNAP with ``style="itksnap"``, or when the existing
+    file is one), ``dataset.json`` (labels merged in), else our JSON.
 
     An existing ``dataset.json`` keeps all its other keys.
     """
     path = Path(path)
     if path.suffix.lower() == ".txt":
-        write_text(path, format_cvat(labelmap))
+        if style != "itksnap" and path.is_file():
+            style = "itksnap" if is_itksnap(_read_text(path)) else style
+        write_text(path, format_itksnap(labelmap) if style == "itksnap" else format_cvat(labelmap))
     elif path.name == "dataset.json":
         meta = _load_json(path) if path.exists() else {}
         if "channel_names" in meta or "file_ending" in meta:

@@ -20,7 +20,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 from napari_medseg.formats.cvat import is_cvat_export
 
-FORMATS = ("cvat", "nifti", "coco", "dicom-seg")
+FORMATS = ("cvat", "nifti", "coco", "dicom-seg", "slicer")
 
 
 @dataclass
@@ -150,7 +150,8 @@ def export_masks(
     ``coco``: ``out/instances_default.json``;
     ``dicom-seg``: ``out/<case id>.seg.dcm`` made by ``algorithm``
     (:class:`~napari_medseg.export.dicom_seg.Algorithm`), plus a derived series for
-    NIfTI-sourced cases with ``derive_series``. Messages the user should see (UIDs generated
+    NIfTI-sourced cases with ``derive_series``; ``slicer``: ``out/<case id>.seg.nrrd`` with
+    3D Slicer's segment metadata, on the source grid. Messages the user should see (UIDs generated
     for the source) are appended to ``notes``.
     """
     out = Path(out)
@@ -186,6 +187,15 @@ def export_masks(
                     f"{', '.join(res.generated_uids)}; generated them (recorded in "
                     f"{res.path.parent / (item.case_id + '.uids.json')})"
                 )
+            if progress is not None:
+                progress(done, len(items))
+        return written
+    if fmt == "slicer":
+        from napari_medseg.export.nifti import write_file
+
+        written = []
+        for done, item in enumerate(items, 1):
+            written.append(write_file(out / f"{item.case_id}.seg.nrrd", item, labelmap))
             if progress is not None:
                 progress(done, len(items))
         return written

@@ -1,4 +1,5 @@
-"""Masks on the source grid: NIfTI (``.nii.gz``) with the source affine, or MHA/NRRD.
+"""Masks on the source grid: NIfTI (``.nii.gz``) with the source affine, MHA/NRRD, or 3D
+Slicer ``.seg.nrrd``.
 
 Geometry comes entirely from :func:`napari_medseg.io.masks.write_mask`, so nibabel and
 SimpleITK read the mask back aligned with the image.
@@ -10,10 +11,12 @@ from pathlib import Path
 
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 from napari_medseg.core.safe_names import case_file
 from napari_medseg.export import ExportItem
 from napari_medseg.io.masks import MASK_SUFFIX, write_mask
+from napari_medseg.io.slicer_seg import is_seg_nrrd, write_seg_nrrd
 from napari_medseg.io.volumes import has_suffix
 
 
@@ -48,8 +51,9 @@ def export_nifti(
     return written
 
 
-def write_file(path: str | Path, item: ExportItem) -> Path:
-    """One mask file on ``item.reference``'s grid (pixel grid when there is none)."""
+def write_file(path: str | Path, item: ExportItem, labelmap: LabelMap | None = None) -> Path:
+    """One mask file on ``item.reference``'s grid (pixel grid when there is none); a
+    ``.seg.nrrd`` path gets 3D Slicer's segment names and colours from ``labelmap``."""
     if item.reference is None:
         item.reference = Volume.from_array(item.case_id, item.classes)
     if item.source is not None:
@@ -59,4 +63,7 @@ def write_file(path: str | Path, item: ExportItem) -> Path:
             f"case {item.case_id!r}: mask shape {item.classes.shape} differs from its image "
             f"{tuple(item.reference.shape[: item.reference.spatial_ndim])}"
         )
+    if is_seg_nrrd(path):
+        lm = labelmap or LabelMap.from_names({})
+        return write_seg_nrrd(item.reference, item.classes, lm, path)
     return write_mask(item.reference, item.classes, path)

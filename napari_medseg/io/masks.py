@@ -64,6 +64,19 @@ def label_dtype(mask: np.ndarray) -> np.dtype:
     return np.dtype(np.uint8 if hi < 256 else np.uint16 if hi < 65536 else np.uint32)
 
 
+def itk_image(data: np.ndarray, affine: np.ndarray):
+    """A SimpleITK image of file-layout (i, j, k) ``data`` with RAS ``affine`` (LPS inside)."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(data.transpose(2, 1, 0))  # back to (z, y, x)
+    lps = RAS_TO_LPS @ affine
+    spacing = np.linalg.norm(lps[:3, :3], axis=0)
+    img.SetSpacing(tuple(float(s) for s in spacing))
+    img.SetOrigin(tuple(float(o) for o in lps[:3, 3]))
+    img.SetDirection(tuple(float(v) for v in (lps[:3, :3] / spacing).ravel()))
+    return img
+
+
 def write_mask(reference: Volume, mask: np.ndarray, path: str | Path) -> Path:
     """Write a display-order mask onto ``reference``'s source grid, atomically.
 
@@ -96,13 +109,7 @@ def write_mask(reference: Volume, mask: np.ndarray, path: str | Path) -> Path:
         elif name.endswith((".mha", ".mhd", ".nrrd")):
             import SimpleITK as sitk
 
-            img = sitk.GetImageFromArray(data.transpose(2, 1, 0))  # back to (z, y, x)
-            lps = RAS_TO_LPS @ affine
-            spacing = np.linalg.norm(lps[:3, :3], axis=0)
-            img.SetSpacing(tuple(float(s) for s in spacing))
-            img.SetOrigin(tuple(float(o) for o in lps[:3, 3]))
-            img.SetDirection(tuple(float(v) for v in (lps[:3, :3] / spacing).ravel()))
-            sitk.WriteImage(img, str(tmp), True)
+            sitk.WriteImage(itk_image(data, affine), str(tmp), True)
         else:
             raise WriteError("unsupported mask format (use .nii.gz, .mha or .nrrd)", path)
     return path

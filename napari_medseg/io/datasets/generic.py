@@ -2,8 +2,8 @@
 
 A DICOM SEG or RTSTRUCT beside a series that it references is that series' mask.
 
-A file named ``<stem>_seg``/``_mask``/``_label(s)`` next to ``<stem>`` or ``<stem>_image`` is that
-image's mask.
+A file named ``<stem>_seg``/``_mask``/``_label(s)`` (or a 3D Slicer ``<stem>.seg.nrrd``) next to
+``<stem>`` or ``<stem>_image`` is that image's mask.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.datasets._common import check_grids, list_visible, natural_key, visible
 from napari_medseg.io.dicom import is_dicom
+from napari_medseg.io.slicer_seg import is_seg_nrrd, read_seg_nrrd
 from napari_medseg.io.volumes import (
     IMAGE_SUFFIXES,
     VOLUME_SUFFIXES,
@@ -33,8 +34,9 @@ def pair_masks(files: list[Path]) -> dict[str, tuple[Path, Path | None]]:
     """Cases of a folder of volumes: ``{case id: (image, mask or None)}``.
 
     ``x_seg``/``x_mask``/``x_label`` pairs with ``x`` or with ``x_image`` (pyradiomics'
-    ``brain1_image.nrrd`` + ``brain1_label.nrrd``); a pair's case id is ``x``. A mask-like
-    name without an image is an image of its own.
+    ``brain1_image.nrrd`` + ``brain1_label.nrrd``), as does a 3D Slicer ``x.seg.nrrd``; a
+    pair's case id is ``x``. A mask-like name without an image is an image of its own (a lone
+    ``.seg.nrrd``, a mask-only case).
     """
     stems = {strip_suffix(p.name): p for p in files}
     images: dict[str, str] = {}  # base name (lower case) -> stem of a possible image
@@ -44,7 +46,8 @@ def pair_masks(files: list[Path]) -> dict[str, tuple[Path, Path | None]]:
     masks: dict[str, str] = {}  # image stem -> mask stem
     for stem in stems:
         m = MASK_STEM.match(stem)
-        target = images.get(m["stem"].lower()) if m else None
+        base = m["stem"] if m else stem[:-4] if stem.lower().endswith(".seg") else None
+        target = images.get(base.lower()) if base else None
         if target is not None and target != stem and not MASK_STEM.match(target):
             masks.setdefault(target, stem)
     out = {}
@@ -131,7 +134,11 @@ class GenericDataset(Dataset):
                 ]
         else:
             images = read_volume(entry["image"])
-            if entry["mask"] is not None:
+            if is_seg_nrrd(entry["image"]):  # a Slicer segmentation on its own
+                images, masks = [], read_seg_nrrd(entry["image"])
+            elif entry["mask"] is not None and is_seg_nrrd(entry["mask"]):
+                masks = read_seg_nrrd(entry["mask"])
+            elif entry["mask"] is not None:
                 masks = read_volume(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))
         case = Case(case_id, images, masks)
         check_grids(case)
