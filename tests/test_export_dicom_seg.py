@@ -105,6 +105,12 @@ def test_export_passes_dciodvfy_and_rereads_with_highdicom(tmp_path):
     rgb = [hd.color.CIELabColor(*_lab(s)).to_rgb() for s in segments]
     assert np.abs(np.subtract(rgb, [(200, 40, 40), (30, 160, 250)])).max() <= 1
     np.testing.assert_array_equal(seg_on_source(seg, ref, files), relabel(mask))
+    # Our own reader (io.dicom_seg) puts it back with the same names and colours.
+    from napari_medseg.io.dicom_seg import read_dicom_seg
+
+    labels, labelmap = read_dicom_seg(written[0], open_dataset(data)._cases[cid]["image"])
+    np.testing.assert_array_equal(labels, relabel(mask))
+    assert [lab.name for lab in labelmap.foreground()] == ["spleen", "lesion"]
 
 
 def _lab(segment) -> tuple[float, float, float]:
