@@ -184,18 +184,18 @@ def export_masks(
             if res.generated_uids and notes is not None:
                 notes.append(
                     f"case {item.case_id}: the source series lacks "
-                    f"{', '.join(res.generated_uids)}; generated them (recorded in "
-                    f"{res.path.parent / (item.case_id + '.uids.json')})"
+                    f"{', '.join(res.generated_uids)}; generated them (recorded in {res.uids})"
                 )
             if progress is not None:
                 progress(done, len(items))
         return written
     if fmt == "slicer":
+        from napari_medseg.core.safe_names import case_file
         from napari_medseg.export.nifti import write_file
 
         written = []
         for done, item in enumerate(items, 1):
-            written.append(write_file(out / f"{item.case_id}.seg.nrrd", item, labelmap))
+            written.append(write_file(case_file(out, item.case_id, ".seg.nrrd"), item, labelmap))
             if progress is not None:
                 progress(done, len(items))
         return written

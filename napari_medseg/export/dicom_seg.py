@@ -25,9 +25,11 @@ from napari_medseg.core.atomic import atomic_dir, atomic_path, check_output_dir,
 from napari_medseg.core.errors import MedsegError, WriteError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
+from napari_medseg.core.safe_names import case_file
 from napari_medseg.export import ExportItem
 
 SEG_SUFFIX = ".seg.dcm"
+UIDS_SUFFIX = ".uids.json"
 UID_ROOT_TEXT = "napari-medseg"
 UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
 # Type 2 patient/study attributes highdicom copies from the source (empty when absent).
@@ -55,10 +57,11 @@ class Algorithm:
 
 @dataclass
 class SegResult:
-    """What one export wrote, and the UIDs it had to invent for the source."""
+    """What one export wrote, and the UIDs it had to invent for the source (in ``uids``)."""
 
     path: Path
     generated_uids: dict = field(default_factory=dict)
+    uids: Path | None = None
     derived_series: Path | None = None
 
 
@@ -217,7 +220,7 @@ def _derive_series(item: ExportItem, folder: Path) -> Volume:
 def export_dicom_seg(out_dir: str | Path, item: ExportItem, labelmap: LabelMap,
                      algorithm: Algorithm | None = None, derive_series: bool = False) -> SegResult:  # fmt: skip
     """Write ``<out_dir>/<case id>.seg.dcm`` for one item (see the module docstring)."""
-    path = Path(out_dir) / f"{item.case_id}{SEG_SUFFIX}"
+    path = case_file(out_dir, item.case_id, SEG_SUFFIX)
     return write_seg_file(path, item, labelmap, algorithm, derive_series)
 
 
@@ -239,7 +242,7 @@ def write_seg_file(path: str | Path, item: ExportItem, labelmap: LabelMap,
                 "reference (ask for a derived DICOM series to write one with it)",
                 where,
             )
-        derived = out_dir / f"{item.case_id}_series"
+        derived = case_file(out_dir, item.case_id, "_series")
         ref = _derive_series(item, derived)
     nsp = ref.spatial_ndim
     if item.classes.shape != tuple(ref.shape[:nsp]) or nsp != 3:
@@ -260,5 +263,7 @@ def write_seg_file(path: str | Path, item: ExportItem, labelmap: LabelMap,
         seg.save_as(tmp)
     if generated:
         record = {"case": item.case_id, "source": str(series.folder), "generated": generated}
-        write_text(out_dir / f"{item.case_id}.uids.json", json.dumps(record, indent=2) + "\n")
-    return SegResult(path, generated, derived)
+        uids = case_file(out_dir, item.case_id, UIDS_SUFFIX)
+        write_text(uids, json.dumps(record, indent=2) + "\n")
+        return SegResult(path, generated, derived_series=derived, uids=uids)
+    return SegResult(path, generated, derived_series=derived)
