@@ -117,16 +117,22 @@ def test_2d_rgb_png(tmp_path):
     np.testing.assert_array_equal(case.masks[0].array, label)
 
 
-def test_dataset_key_overrides_scanning(tmp_path, monkeypatch):
-    monkeypatch.setenv("NNUNET_RAW_TEST", str(tmp_path))
-    folder = make_nnunet(
-        tmp_path, "autopet2", shape=SHAPE, dataset_key="$NNUNET_RAW_TEST/Dataset221_AutoPETII_2023"
-    )
+def test_dataset_key_overrides_scanning(tmp_path):
+    folder = make_nnunet(tmp_path, "autopet2", shape=SHAPE, dataset_key=".")
     ds = open_dataset(folder)
     assert ds.case_ids() == list(STUDIES[:2])  # the imagesTs case is not in the "dataset" entry
     case = ds.load_case(STUDIES[1])
     assert case.images[1].source.path == folder / "imagesTr" / f"{STUDIES[1]}_0001.nii.gz"
     assert [v.name for v in case.images] == ["CT", "SUV"]
+
+
+def test_dataset_key_never_expands_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNUNET_RAW_TEST", str(tmp_path))
+    folder = make_nnunet(
+        tmp_path, "autopet2", shape=SHAPE, dataset_key="$NNUNET_RAW_TEST/Dataset221_AutoPETII_2023"
+    )
+    with pytest.raises(ReadError, match=r"dataset\.json: dataset\..*images\[0\].*outside"):
+        open_dataset(folder)
 
 
 def test_junk_files_are_skipped(tmp_path):

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from napari_medseg.core.atomic import check_output_dir, write_text
+from napari_medseg.core.atomic import make_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.safe_names import output_path
 from napari_medseg.engines.base import Progress, make_engine
@@ -22,6 +22,7 @@ from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, write_mask
 
 SUMMARY = "summary.json"
+SCHEDULER_TIMEOUT = "8s"  # an unreachable --scheduler fails within 10 s
 
 # Per-process caches, so a worker opens the dataset and loads the model once, not per case.
 # One slot each: a long-lived process (the napari widget) only ever keeps the latest.
@@ -101,7 +102,10 @@ def _client(scheduler: str | None, workers: int | None, processes: bool):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler)
+        try:
+            return Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise MedsegError(f"cannot reach the dask scheduler {scheduler} ({exc})") from None
     cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
@@ -132,9 +136,10 @@ def presegment_dataset(
     cluster at ``scheduler`` or on a new local cluster of ``workers`` processes (threads when
     ``processes`` is False). ``on_case(case_id, entry)`` is called as each case finishes.
     """
+    if workers is not None and workers < 0:
+        raise MedsegError(f"workers must be 0 or more, not {workers}")
     dataset = open_dataset(path)
-    out = check_output_dir(out, dataset.root)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out, dataset.root)
     options = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None
     }

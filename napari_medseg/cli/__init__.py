@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     except MedsegError as exc:
         print(f"napari-medseg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # stdout closed early (``info --json | head -1``): end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"napari-medseg {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_medseg.cli._common import add_dataset_arguments, open_cases
+from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
 from napari_medseg.core.errors import MedsegError
 
 HELP = "compute and cache SAM image embeddings for every slice of a dataset"
@@ -24,7 +24,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--cache-max-gb",
-        type=float,
+        type=finite_float,
         metavar="GB",
         help="cache size bound (default: the saved setting)",
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import sys
 
 from napari_medseg.batch.runner import presegment_dataset
-from napari_medseg.cli._common import add_dataset_arguments, open_cases
+from napari_medseg.cli._common import (
+    add_dataset_arguments,
+    finite_float,
+    non_negative_int,
+    open_cases,
+)
 from napari_medseg.engines.base import ENGINES, engine_options
 
 HELP = "pre-segment every case with the U-Net, SAM or a threshold; masks go to OUT/<case id>.nii.gz"
@@ -31,10 +36,16 @@ def add_arguments(parser) -> None:
         help="default: suv for cases with a PET image, otsu otherwise",
     )
     thr.add_argument(
-        "--threshold", type=float, metavar="T", help="SUV or intensity threshold (SUV default 2.5)"
+        "--threshold",
+        type=finite_float,
+        metavar="T",
+        help="SUV or intensity threshold (SUV default 2.5)",
     )
     thr.add_argument(
-        "--min-size", type=int, metavar="N", help="drop components under N voxels (default 10)"
+        "--min-size",
+        type=non_negative_int,
+        metavar="N",
+        help="drop components under N voxels (default 10)",
     )
     thr.add_argument(
         "--channel",
@@ -54,7 +65,7 @@ def add_arguments(parser) -> None:
     )
     run_.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         metavar="N",
         help="local cluster workers (default: one per core; 0 runs inline without dask)",
     )

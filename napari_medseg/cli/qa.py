@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from napari_medseg.cli._common import add_dataset_arguments, open_cases
+from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.review.qa import QAOptions, run_qa
@@ -27,13 +27,13 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--min-component-ml",
-        type=float,
+        type=finite_float,
         default=QAOptions.min_component_ml,
         help="components smaller than this (ml) are flagged tiny (default %(default)s)",
     )
     parser.add_argument(
         "--jump-factor",
-        type=float,
+        type=finite_float,
         default=QAOptions.jump_factor,
         help="flag neighbouring slices whose areas differ by more (default %(default)s)",
     )

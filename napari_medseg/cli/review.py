@@ -10,7 +10,7 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from napari_medseg.cli._common import print_json
+from napari_medseg.cli._common import finite_float, print_json
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.io.masks import read_mask
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER
@@ -44,7 +44,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--stale-after",
-        type=float,
+        type=finite_float,
         default=DEFAULT_STALE_AFTER,
         help="seconds after which another session's case lock expires (default %(default)s)",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from napari_medseg.cli._common import add_dataset_arguments, open_cases
+from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
 
 HELP = "fine-tune the U-Net on curated masks (patient-level split, best-Dice checkpoint)"
 
@@ -29,11 +29,11 @@ def add_arguments(parser) -> None:
         help="input image of a new network (repeatable; default: all the case's images)",
     )
     parser.add_argument(
-        "--val-fraction", type=float, default=0.2, help="share of patients for validation"
+        "--val-fraction", type=finite_float, default=0.2, help="share of patients for validation"
     )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument(
-        "--lr", type=float, help="learning rate (default 1e-3, 1e-4 when fine-tuning)"
+        "--lr", type=finite_float, help="learning rate (default 1e-3, 1e-4 when fine-tuning)"
     )
     parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--seed", type=int, default=0)

@@ -66,11 +66,27 @@ def write_text(target: str | Path, text: str) -> None:
 
 
 def check_output_dir(out: str | Path, source: str | Path) -> Path:
-    """Refuse an output folder that is, or lies inside, the source data."""
+    """Refuse an output (folder or file) that is the source data's folder or lies inside it.
+
+    The same rule for every output: the data folder's parent and siblings are fine. For a
+    single-file source, the folder holding the file counts as the data's folder.
+    """
     out_r, src_r = Path(out).resolve(), Path(source).resolve()
-    inside = src_r in out_r.parents if src_r.is_dir() else False
-    if out_r in (src_r, src_r.parent) or inside:
+    data = src_r if src_r.is_dir() else src_r.parent
+    if out_r == data or data in out_r.parents:
         raise WriteError(
             "refusing to write inside the source data; choose another output folder", out
         )
     return Path(out)
+
+
+def make_output_dir(out: str | Path, source: str | Path) -> Path:
+    """:func:`check_output_dir`, then create the folder (refused when ``out`` is a file)."""
+    out = check_output_dir(out, source)
+    if out.exists() and not out.is_dir():
+        raise WriteError("the output folder is an existing file", out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot create the output folder ({exc.strerror})", out) from None
+    return out

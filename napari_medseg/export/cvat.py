@@ -126,9 +126,7 @@ def _png(rows: np.ndarray, w: int, h: int, color_type: int, compress_level: int)
 def _check_output(out: Path, items: Sequence[ExportItem]) -> None:
     for item in items:
         if item.source is not None:
-            check_output_dir(
-                out if out.suffix.lower() != ".zip" else out.parent / out.stem, item.source
-            )
+            check_output_dir(out, item.source)
     if out.is_dir() and any(out.iterdir()) and not (out / LABELMAP_FILE).is_file():
         raise WriteError(
             "output folder is not empty and is not a previous CVAT export; choose an empty folder",

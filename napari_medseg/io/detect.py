@@ -60,5 +60,9 @@ def open_dataset(path: str | Path) -> Dataset:
     if cls is None:
         if p.is_dir() and not any(p.iterdir()):
             raise LayoutError("the folder is empty", p)
+        if (p / "dataset.json").is_file():  # say what is wrong with it, not just "unknown"
+            from napari_medseg.io.datasets._common import load_json
+
+            load_json(p / "dataset.json")
         raise LayoutError("not a dataset layout or image format napari-medseg knows", p)
     return cls(p)

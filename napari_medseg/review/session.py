@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_medseg.core.atomic import check_output_dir, write_text
+from napari_medseg.core.atomic import make_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
@@ -119,13 +119,12 @@ class ReviewSession:
         stale_after: float = DEFAULT_STALE_AFTER,
     ):
         self.dataset = dataset
-        self.out = check_output_dir(out, dataset.root)
+        self.out = make_output_dir(out, dataset.root)
         self.reviewer = reviewer.strip() or "anonymous"
         self.stale_after = stale_after
         self.audit = AuditLog(self.out / "audit.log")
         self._locks: dict[str, CaseLock] = {}
         self._cases: dict[str, Case] = {}
-        self.out.mkdir(parents=True, exist_ok=True)
         with self._mutex():
             state = self._load()
             if state is None:

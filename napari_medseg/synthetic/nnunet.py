@@ -98,7 +98,7 @@ def make_nnunet(
 ) -> Path:
     """Write an nnU-Net v2 raw dataset folder and return it.
 
-    ``dataset_key`` (e.g. ``"$nnUNet_raw/Dataset221_AutoPETII_2023"``) lists the training
+    ``dataset_key`` (e.g. ``"."``) lists the training
     cases in a ``dataset`` entry with that path prefix, as nnU-Net allows.
     """
     folder = Path(root) / NAMES[kind]

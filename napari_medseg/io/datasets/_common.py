@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.model import Case
+from napari_medseg.core.validate import read_json
 
 
 def visible(path: Path) -> bool:
@@ -25,11 +25,7 @@ def list_visible(folder: Path, pattern: str = "*") -> list[Path]:
 
 
 def load_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReadError(f"not valid JSON ({exc})", path) from exc
+    data = read_json(path)
     if not isinstance(data, dict):
         raise ReadError("expected a JSON object", path)
     return data
@@ -44,12 +40,6 @@ def dataset_json(folder: Path) -> dict | None:
         return load_json(path)
     except ReadError:
         return None
-
-
-def resolve(root: Path, rel: str) -> Path:
-    """A path from a dataset.json entry, relative to the dataset root (``./x`` allowed)."""
-    p = Path(rel)
-    return p if p.is_absolute() else (root / p).resolve()
 
 
 def binarized(vol):

@@ -17,8 +17,10 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import check_grids, dataset_json, load_json, resolve
-from napari_medseg.io.volumes import read_nifti, strip_suffix
+from napari_medseg.core.validate import validated
+from napari_medseg.io.datasets._common import check_grids, dataset_json, load_json
+from napari_medseg.io.datasets._metadata import DecathlonJson, decathlon_cases
+from napari_medseg.io.volumes import read_nifti
 
 SPLITS = ("training", "validation", "test")
 META_CSV = "labeled_data_meta_0000_0599.csv"
@@ -57,19 +59,11 @@ class AmosDataset(Dataset):
         super().__init__(root)
         self.folder = _amos_folder(self.root) or self.root
         self.meta = load_json(self.folder / "dataset.json")
-        self.labelmap = LabelMap.from_names(
-            {int(k): v for k, v in (self.meta.get("labels") or {}).items()}
-        )
-        self._cases: dict[str, dict] = {}
-        for split in SPLITS:
-            for entry in self.meta.get(split) or []:
-                image = entry["image"] if isinstance(entry, dict) else entry
-                label = entry.get("label") if isinstance(entry, dict) else None
-                if not resolve(self.folder, image).parent.is_dir():
-                    continue  # a split not downloaded (partial download): not a missing file
-                self._cases.setdefault(
-                    strip_suffix(Path(image).name), {"image": image, "label": label, "split": split}
-                )
+        cases = decathlon_cases(self.folder, self.meta, SPLITS)
+        # a split not downloaded (partial download) is not a missing file
+        self._cases = {k: v for k, v in cases.items() if v["image"].parent.is_dir()}
+        model = validated(DecathlonJson, self.meta, self.folder / "dataset.json")
+        self.labelmap = LabelMap.from_names(dict(model.labels or {}))
         self._clinical: dict[int, dict] | None = None
 
     def case_ids(self) -> list[str]:
@@ -99,20 +93,22 @@ class AmosDataset(Dataset):
 
     def load_case(self, case_id: str) -> Case:
         entry = self._entry(self._cases, case_id)
-        path = resolve(self.folder, entry["image"])
+        path = entry["image"]
         if not path.exists():
             raise ReadError("image listed in dataset.json is missing", path)
         modality = modality_of(case_id)
         images = read_nifti(path, name=modality, modality=modality, channel_names=[modality])
         masks = []
         if entry["label"]:
-            lpath = resolve(self.folder, entry["label"])
+            lpath = entry["label"]
             if lpath.exists():
                 masks = read_nifti(lpath, name="label", labelmap=self.labelmap)
         case = Case(
             case_id, images, masks, metadata={"split": entry["split"], **self.clinical(case_id)}
         )
         if entry["label"] and not masks:
-            case.problems.append(f"label listed in dataset.json is missing: {entry['label']}")
+            case.problems.append(
+                f"label listed in dataset.json is missing: {entry['label'].relative_to(self.folder)}"
+            )
         check_grids(case)
         return case

@@ -12,14 +12,15 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
+from napari_medseg.core.validate import validated
 from napari_medseg.io.datasets._common import (
     check_grids,
     dataset_json,
     load_json,
     modality_kind,
-    resolve,
     visible,
 )
+from napari_medseg.io.datasets._metadata import DecathlonJson, decathlon_cases
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
@@ -37,33 +38,22 @@ class MSDDataset(Dataset):
     def __init__(self, root):
         super().__init__(root)
         self.meta = load_json(self.root / "dataset.json")
-        self.modalities = {int(k): str(v) for k, v in (self.meta.get("modality") or {}).items()}
-        self.labelmap = LabelMap.from_names(
-            {int(k): v for k, v in (self.meta.get("labels") or {}).items()}
-        )
+        self._cases = decathlon_cases(self.root, self.meta, ("training", "test"))
+        model = validated(DecathlonJson, self.meta, self.root / "dataset.json")
+        self.modalities = dict(model.modality or {})
+        self.labelmap = LabelMap.from_names(dict(model.labels or {}))
         self.v1 = False
-        self._cases: dict[str, dict] = {}
-        for split, entries in (
-            ("training", self.meta.get("training") or []),
-            ("test", self.meta.get("test") or []),
-        ):
-            for entry in entries:
-                image = entry["image"] if isinstance(entry, dict) else entry
-                label = entry.get("label") if isinstance(entry, dict) else None
-                cid = strip_suffix(Path(image).name)
-                self._cases[cid] = {"image": image, "label": label, "split": split}
         if self._cases:
             first = next(iter(self._cases.values()))["image"]
-            self.v1 = not resolve(self.root, first).exists() and bool(self._channel_files(first))
+            self.v1 = not first.exists() and bool(self._channel_files(first))
             if self.v1:
                 self.format = "nnunet_v1"
 
     def case_ids(self) -> list[str]:
         return list(self._cases)
 
-    def _channel_files(self, image: str) -> list[Path]:
+    def _channel_files(self, p: Path) -> list[Path]:
         """nnU-Net v1 stores ``case_0000.nii.gz``... where dataset.json names ``case.nii.gz``."""
-        p = resolve(self.root, image)
         stem = strip_suffix(p.name)
         return sorted(f for f in p.parent.glob(f"{stem}_[0-9][0-9][0-9][0-9].nii*") if visible(f))
 
@@ -78,7 +68,7 @@ class MSDDataset(Dataset):
                     f, name=chan, modality=modality_kind(chan), channel_names=[chan]
                 )
         else:
-            path = resolve(self.root, entry["image"])
+            path = entry["image"]
             if not path.exists():
                 raise ReadError("image listed in dataset.json is missing", path)
             vols = read_nifti(path, name=case_id, channel_names=names)
@@ -88,7 +78,7 @@ class MSDDataset(Dataset):
             images += vols
         masks = []
         if entry["label"]:
-            lpath = resolve(self.root, entry["label"])
+            lpath = entry["label"]
             if lpath.exists():
                 masks += read_nifti(lpath, name="label", labelmap=self.labelmap)
         case = Case(

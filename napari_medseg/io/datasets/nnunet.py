@@ -13,7 +13,6 @@ reaches below -200 is taken as CT, the one never below 0 as SUV.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,8 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import Label, LabelMap, default_color
 from napari_medseg.core.model import Case, Dataset, Source, Volume
+from napari_medseg.core.safe_names import dataset_entry
+from napari_medseg.core.validate import validated
 from napari_medseg.io.datasets._common import (
     check_grids,
     dataset_json,
@@ -29,6 +30,7 @@ from napari_medseg.io.datasets._common import (
     load_json,
     modality_kind,
 )
+from napari_medseg.io.datasets._metadata import NnUNetJson, distinct_id
 from napari_medseg.io.volumes import (
     NIFTI_SUFFIXES,
     as_label_array,
@@ -126,47 +128,44 @@ class NnUNetDataset(Dataset):
 
     def __init__(self, root):
         super().__init__(root)
-        self.meta = load_json(self.root / "dataset.json")
-        self.ending = str(self.meta["file_ending"])
-        try:
-            self.channels = {int(k): str(v) for k, v in self.meta["channel_names"].items()}
-            self.labelmap = region_labelmap(self.meta.get("labels") or {"background": 0})
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ReadError(
-                f"bad channel_names or labels ({exc})", self.root / "dataset.json"
-            ) from exc
+        source = self.root / "dataset.json"
+        self.meta = load_json(source)
+        model = validated(NnUNetJson, self.meta, source)
+        self.ending = model.file_ending
+        self.channels = dict(model.channel_names)
+        self.labelmap = region_labelmap(model.labels or {"background": 0})
         self._cases: dict[str, dict] = {}
         self._roles: dict[int, str] | None = None
-        if isinstance(self.meta.get("dataset"), dict):
-            for cid, entry in self.meta["dataset"].items():
-                if not isinstance(entry, dict):
-                    raise ReadError(
-                        f"dataset entry {cid!r} is not an object", self.root / "dataset.json"
-                    )
+        if model.dataset is not None:
+            for cid, entry in model.dataset.items():
+                where = f"dataset.{cid}"
                 self._cases[cid] = {
-                    "images": [self._path(p) for p in entry.get("images") or []],
-                    "label": self._path(entry["label"]) if entry.get("label") else None,
+                    "images": [
+                        dataset_entry(self.root, p, source, f"{where}.images[{i}]")
+                        for i, p in enumerate(entry.images)
+                    ],
+                    "label": dataset_entry(self.root, entry.label, source, f"{where}.label")
+                    if entry.label
+                    else None,
                     "split": "training",
                 }
             return
         cut = len(self.ending) + 5  # "_XXXX" + file ending
         for images, labels, split in FOLDERS:
+            seen: set[str] = set()  # a case's channel files share its stem
             for f in list_visible(self.root / images, f"*{self.ending}"):
-                cid = f.name[:-cut]
-                if len(f.name) > cut and f.name[-cut] == "_" and cid not in self._cases:
-                    label = self.root / labels / f"{cid}{self.ending}"
-                    self._cases[cid] = {
-                        "images": [
-                            f.parent / f"{cid}_{k:04d}{self.ending}" for k in sorted(self.channels)
-                        ],
-                        "label": label if label.exists() else None,
-                        "split": split,
-                    }
-
-    def _path(self, p: str) -> Path:
-        """A ``dataset`` entry path: env vars and ``~`` expanded, relative to the dataset root."""
-        path = Path(os.path.expanduser(os.path.expandvars(p)))
-        return path if path.is_absolute() else self.root / path
+                stem = f.name[:-cut]
+                if len(f.name) <= cut or f.name[-cut] != "_" or stem in seen:
+                    continue
+                seen.add(stem)
+                label = self.root / labels / f"{stem}{self.ending}"
+                self._cases[distinct_id(self._cases, f, stem)] = {
+                    "images": [
+                        f.parent / f"{stem}_{k:04d}{self.ending}" for k in sorted(self.channels)
+                    ],
+                    "label": label if label.exists() else None,
+                    "split": split,
+                }
 
     def case_ids(self) -> list[str]:
         return list(self._cases)

@@ -1,0 +1,217 @@
+"""Hostile and damaged input, through the CLI as users run it (a subprocess each).
+
+Every refusal is checked the same way (:func:`refused`): exit code 2, one line naming the file,
+no traceback; the input tree is unchanged and nothing is written outside ``--out``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_medseg.synthetic.msd import make_msd, write_nifti
+from napari_medseg.synthetic.nnunet import make_nnunet
+
+REPO = Path(__file__).resolve().parents[1]
+SHAPE = (4, 16, 16)
+
+
+def cli(*args, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """``python -m napari_medseg.cli ARGS`` with this checkout first on the path."""
+    full = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "napari_medseg.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=timeout,
+        **kw,
+    )
+
+
+def tree(root: Path) -> dict[str, str]:
+    """Every file under ``root`` (links not followed) with its SHA-256."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = "link:" + os.readlink(p)
+        elif p.is_file():
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+        else:
+            out[str(p.relative_to(root)) + "/"] = ""
+    return out
+
+
+def refused(proc: subprocess.CompletedProcess, names: str) -> str:
+    """The CLI refused with exit code 2 and one line that names ``names``; no traceback."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert names in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A folder holding only ``data/``: anything new outside ``out/`` is a stray write."""
+    (tmp_path / "data").mkdir()
+    return tmp_path
+
+
+def stray(world: Path, before: dict, out: Path | None = None) -> list[str]:
+    """Paths created or changed under ``world`` outside ``out``."""
+    after = tree(world)
+    prefix = f"{out.relative_to(world)}" if out is not None else None
+    return [
+        k
+        for k, v in after.items()
+        if before.get(k) != v and not (prefix and (k == prefix + "/" or k.startswith(prefix + "/")))
+    ]
+
+
+# -- 1. names from data never leave the output folder ------------------------------------------
+def test_hostile_case_ids_stay_inside_out(world):
+    """nnU-Net ``dataset`` keys are case ids: ``../../x/case`` and ``/abs/case`` are file names."""
+    ds = make_nnunet(world / "data", "autopet2", shape=SHAPE, dataset_key=".")
+    meta = json.loads((ds / "dataset.json").read_text())
+    entries = list(meta["dataset"].values())
+    meta["dataset"] = {"../../x/case": entries[0], "/abs/path/case": entries[1]}
+    (ds / "dataset.json").write_text(json.dumps(meta))
+    before, out = tree(world), world / "out"
+    proc = cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--channel", "CT",
+               "--workers", "0", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert stray(world, before, out) == []
+    written = sorted(p.name for p in out.glob("*.nii.gz"))
+    assert written == ["%2E.%2F..%2Fx%2Fcase.nii.gz", "%2Fabs%2Fpath%2Fcase.nii.gz"]
+    before, exp = tree(world), world / "exp"
+    proc = cli("export", ds, "--format", "nifti", "--masks", out, "--out", exp)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in exp.glob("*.nii.gz")) == written
+    assert stray(world, before, exp) == []
+
+
+@pytest.mark.parametrize("entry", ["../outside.nii.gz", "$HOME/x.nii.gz"])  # more: test_safe_names
+def test_metadata_pointing_outside_is_refused(world, entry):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    write_nifti(world / "outside.nii.gz", np.zeros(SHAPE, np.int16), (1, 1, 1))
+    meta = json.loads((ds / "dataset.json").read_text())
+    meta["training"][0]["label"] = entry
+    (ds / "dataset.json").write_text(json.dumps(meta))
+    before = tree(world)
+    line = refused(cli("info", ds), "dataset.json")
+    assert "training[0].label" in line
+    assert tree(world) == before
+
+
+# -- 4. metadata validated: one line naming file and field ---------------------------------------
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"labels": {"one": "spleen"}}, "labels.one"),
+        ({"training": [{"label": "./labelsTr/x.nii.gz"}]}, "training[0]"),
+    ],
+)
+def test_malformed_dataset_json(world, change, field):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    meta = json.loads((ds / "dataset.json").read_text())
+    (ds / "dataset.json").write_text(json.dumps({**meta, **change}))
+    before = tree(world)
+    assert f" {field}" in refused(cli("info", ds), "dataset.json")
+    assert tree(world) == before
+
+
+def test_dataset_json_not_utf8(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    text = (ds / "dataset.json").read_text().replace("synthetic", "synth\u00e9tique")
+    (ds / "dataset.json").write_bytes(text.encode("latin-1"))
+    assert "not utf-8" in refused(cli("info", ds), "dataset.json")
+
+
+# -- 5. ambiguity refused or reported --------------------------------------------------------------
+def test_same_name_in_two_splits_gives_two_cases(world):
+    ds = make_nnunet(world / "data", "autopet2", shape=SHAPE)
+    tr = sorted((ds / "imagesTr").glob("*_0000.nii.gz"))[0]
+    for f in (ds / "imagesTs").glob("*"):
+        f.unlink()
+    for f in (ds / "imagesTr").glob(tr.name.replace("_0000", "_000?")):
+        (ds / "imagesTs" / f.name).write_bytes(f.read_bytes())
+    proc = cli("info", ds, "--json")
+    assert proc.returncode == 0, proc.stderr
+    ids = [c["id"] for c in json.loads(proc.stdout)["cases"]]
+    stem = tr.name[: -len("_0000.nii.gz")]
+    assert stem in ids and f"imagesTs/{stem}" in ids
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--workers", "-1"], "--workers: must be 0 or more"),
+        (["--method", "value", "--threshold", "nan"], "--threshold: must be a finite number"),
+    ],
+)
+def test_bad_numbers_refused(world, args, message):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    before = tree(world)
+    proc = cli("presegment", ds, "--engine", "threshold", "--out", world / "out", *args)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert tree(world) == before
+
+
+def test_unreachable_scheduler_fails_fast(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    proc = cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--out",
+               world / "out", "--scheduler", "tcp://127.0.0.1:9", timeout=60)  # fmt: skip
+    line = refused(proc, "scheduler")
+    assert "tcp://127.0.0.1:9" in line
+
+
+def test_nan_statistics_are_null(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    image = ds / "imagesTr" / "spleen_1.nii.gz"
+    arr = np.zeros(SHAPE, np.float32)
+    arr[0, 0, 0], arr[0, 0, 1] = np.nan, np.inf
+    write_nifti(image, arr, (5.0, 0.8, 0.8))
+    proc = cli("info", ds, "--json", "--case", "spleen_1")
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout)["cases"][0]["images"][0]["stats"]
+    assert stats["mean"] is None or np.isfinite(stats["mean"])
+    assert None in stats.values()
+
+
+def test_closed_stdout_ends_quietly(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=2, n_test=1, shape=SHAPE)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        f"{sys.executable} -m napari_medseg.cli info --json {ds} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.stdout.strip() == "{"
+    assert proc.stderr == ""
+
+
+def test_out_that_is_a_file(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    (world / "out").write_text("my notes")
+    refused(cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--out",
+                world / "out"), "out")  # fmt: skip
+    assert (world / "out").read_text() == "my notes"
