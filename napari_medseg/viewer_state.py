@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from psygnal import Signal
 
+from napari_medseg.core.labelmap_store import apply_edits
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.layers import acquisition_axis, case_layers
@@ -55,15 +56,19 @@ class ViewerState:
         """Read a case and build its layers (safe to call from a worker thread)."""
         if self.dataset is None:
             raise RuntimeError("no dataset is open")
-        case = self.dataset.load_case(case_id)
+        case = apply_edits(self.dataset.load_case(case_id), self.dataset.root)
         return case, case_layers(case, str(self.dataset.root), self.dataset.format)
 
     def show(self, loaded: tuple[Case, list[tuple]], slice_index: int | None = None) -> None:
-        """Replace the previous case's layers with ``loaded`` (call on the GUI thread)."""
+        """Replace the previous case's layers with ``loaded`` (call on the GUI thread).
+
+        Work layers of the same case (``metadata["medseg"]["derived"]``) stay."""
         case, layers = loaded
         viewer = self.viewer
+        names = {kwargs.get("name") for _data, kwargs, _kind in layers}
         for layer in [ly for ly in viewer.layers if "medseg" in ly.metadata]:
-            viewer.layers.remove(layer)
+            if not (_is_work(layer, case) and layer.name not in names):
+                viewer.layers.remove(layer)
         for data, kwargs, kind in layers:
             getattr(viewer, f"add_{kind}")(data, **kwargs)
         self.case = case
@@ -111,6 +116,13 @@ def keep_superior_up(viewer: napari.Viewer) -> None:
     vertical = viewer.dims.order[-2] if ndim >= 2 else None
     up = ndim >= 3 and vertical == ndim - 3
     viewer.camera.orientation2d = ("up" if up else "down", "right")
+
+
+def _is_work(layer, case: Case) -> bool:
+    """A layer made while curating ``case`` (a pre-segmentation, the review mask): it stays
+    when the case's layers are replaced, unless a new layer of the same name replaces it."""
+    meta = layer.metadata.get("medseg") or {}
+    return bool(meta.get("derived")) and meta.get("case") == case.id
 
 
 def state_for(viewer: napari.Viewer) -> ViewerState:

@@ -174,3 +174,29 @@ def test_edit_refusals_change_nothing(op, message):
     with pytest.raises(MedsegError, match=message):
         op(ed)
     assert ed.labelmap == lm0 and np.array_equal(mask, before) and not calls and not ed.can_undo
+
+
+def test_dataset_labelmap_edits_are_kept_outside_the_dataset(tmp_path, monkeypatch):
+    from napari_medseg.core.labelmap import Label, LabelMap
+    from napari_medseg.core.labelmap_store import edits_path, load_edits, save_edits, with_edits
+
+    monkeypatch.setenv("NAPARI_MEDSEG_CONFIG_DIR", str(tmp_path / "config"))
+    root = tmp_path / "data"
+    root.mkdir()
+    assert load_edits(root) is None
+    own = LabelMap.from_names({1: "edema", 2: "core", 3: "enhancing"})
+    edited = own.renamed(1, "oedema").with_label(Label(2, "core", (9, 9, 9)))
+    save_edits(root, edited)
+    assert edits_path(root).is_relative_to(tmp_path / "config") and not any(root.iterdir())
+    assert load_edits(root) == edited and load_edits(tmp_path) is None
+    merged = with_edits(own.with_label(Label(4, "resection", (1, 2, 3))), load_edits(root))
+    assert merged.names() == {
+        0: "background",
+        1: "oedema",
+        2: "core",
+        3: "enhancing",
+        4: "resection",
+    }
+    assert merged[2].color == (9, 9, 9)
+    edits_path(root).write_text("{not json")
+    assert load_edits(root) is None  # unreadable: the dataset's own labels, no crash

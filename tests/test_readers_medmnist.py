@@ -120,5 +120,7 @@ def test_info_cli_json(tmp_path, capsys):
     [img] = case["images"]
     assert img["shape"] == [3, 28, 28, 3] and img["dtype"] == "uint8" and case["masks"] == []
     assert case["boxes"] == 0 and 0 <= img["stats"]["min"] <= img["stats"]["max"] <= 255
-    assert sum(case["metadata"]["class_counts"].values()) == 3  # a count per class, not one entry per image
+    assert (
+        sum(case["metadata"]["class_counts"].values()) == 3
+    )  # a count per class, not one entry per image
     assert path.stat().st_size < 400_000

@@ -1,6 +1,9 @@
 """Export dock widget: a Labels layer (plus an ``instances`` layer and the image, when present)
 as CVAT Segmentation mask 1.1, NIfTI on the source grid, COCO or DICOM SEG, off the GUI thread; and
 import of a CVAT export back onto the layer's volume. Same core calls as ``napari-medseg export``.
+
+The panel exports the case on screen and says which: a line names the case of the chosen
+layer, the layer choice follows the case the viewer shows, and only that case's images go along.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
     import napari
 
 
+def _case_of(layer) -> str | None:
+    return (layer.metadata.get("medseg") or {}).get("case")
+
+
 class _Progress(QObject):
     """Carries progress from the worker thread to the GUI thread (queued signal)."""
 
@@ -48,6 +55,9 @@ class ExportWidget(QWidget):
         self.last_written: list[Path] = []
 
         self.layer_combo = QComboBox()
+        self.layer_combo.currentTextChanged.connect(lambda _t: self._show_case())
+        self.case_label = QLabel()
+        self.case_label.setWordWrap(True)
         self.format_combo = QComboBox()
         self.format_combo.addItems(FORMATS)
         self.axis_combo = QComboBox()
@@ -77,6 +87,7 @@ class ExportWidget(QWidget):
 
         form = QFormLayout()
         form.addRow("Labels layer", self.layer_combo)
+        form.addRow(self.case_label)
         form.addRow("Format", self.format_combo)
         form.addRow("Slicing axis", self.axis_combo)
         form.addRow("Objects", self.components_combo)
@@ -96,15 +107,39 @@ class ExportWidget(QWidget):
 
     def _refresh_layers(self) -> None:
         current = self.layer_combo.currentText()
-        names = [
-            lay.name
+        layers = [
+            lay
             for lay in self.viewer.layers
             if lay.__class__.__name__ == "Labels" and lay.name != "instances"
         ]
+        names = [lay.name for lay in layers]
+        self.layer_combo.blockSignals(True)
         self.layer_combo.clear()
         self.layer_combo.addItems(names)
-        if current in names:
+        # Stay on the chosen layer while it shows the case on screen; else take that case's mask.
+        cases = [_case_of(ly) for ly in self.viewer.layers if _case_of(ly)]
+        on_screen = cases[-1] if cases else None  # the case of the top-most case layer
+        keep = current in names and _case_of(layers[names.index(current)]) == on_screen
+        if keep:
             self.layer_combo.setCurrentText(current)
+        elif layers:
+            mine = [lay for lay in layers if _case_of(lay) == on_screen]
+            self.layer_combo.setCurrentText((mine or layers)[0].name)
+        self.layer_combo.blockSignals(False)
+        self._show_case()
+
+    def _show_case(self) -> None:
+        layer = next(
+            (ly for ly in self.viewer.layers if ly.name == self.layer_combo.currentText()), None
+        )
+        case = _case_of(layer) if layer is not None else None
+        self.case_label.setText(
+            "No Labels layer to export."
+            if layer is None
+            else f"Exports case <b>{case}</b> (layer '{layer.name}')."
+            if case
+            else f"Exports layer '{layer.name}'."
+        )
 
     def _browse(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Export to folder")
@@ -125,13 +160,14 @@ class ExportWidget(QWidget):
     def _layer_data(self) -> list[tuple]:
         """The chosen Labels layer, an ``instances`` layer and the image layers, as data tuples."""
         layer = self._layer()
-        shape = layer.data.shape
+        shape, case = layer.data.shape, _case_of(layer)
         chosen = [layer] + [
             lay
             for lay in self.viewer.layers
             if lay is not layer
             and (lay.name == "instances" or lay.__class__.__name__ == "Image")
             and lay.data.shape[: len(shape)] == shape
+            and (case is None or _case_of(lay) in (None, case))
         ]
         return [lay.as_layer_data_tuple() for lay in chosen]
 
@@ -167,14 +203,20 @@ class ExportWidget(QWidget):
 
         self.export_button.setEnabled(False)
         self.status.setText(f"exporting {item.case_id} as {fmt}…")
-        worker = create_worker(run, _connect={"returned": self._done, "errored": self._failed})
+        worker = create_worker(
+            run,
+            _connect={
+                "returned": lambda written: self._done(written, item.case_id, fmt),
+                "errored": self._failed,
+            },
+        )
         self._workers = [w for w in self._workers if w.is_running] + [worker]
         return worker
 
-    def _done(self, written: list[Path]) -> None:
+    def _done(self, written: list[Path], case_id: str, fmt: str) -> None:
         self.last_written = list(written)
         self.export_button.setEnabled(True)
-        self.status.setText("written: " + ", ".join(str(p) for p in written))
+        self.status.setText(f"{case_id} exported as {fmt}: " + ", ".join(str(p) for p in written))
 
     def _failed(self, exc: BaseException) -> None:
         self.export_button.setEnabled(True)

@@ -1,6 +1,9 @@
 """Labelmap editor: the labels of a Labels layer (id, name, colour) with add, rename, recolour,
 delete, merge, renumber and undo. Every change shows at once in the layer (colours, and names
 in the status bar) and is stored on the layer's volume, so exports and curated masks carry it.
+On a mask of an opened dataset the change is the dataset's
+(:mod:`napari_medseg.core.labelmap_store`): every mask layer of the dataset shows it, and so do
+cases opened later, review sessions, QA and exports, after a restart too.
 The editing itself is :class:`napari_medseg.core.labelmap_edit.LabelmapEditor`.
 """
 
@@ -33,6 +36,7 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_edit import LabelmapEditor
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
+from napari_medseg.core.labelmap_store import save_edits, with_edits
 from napari_medseg.layers import labels_kwargs
 
 if TYPE_CHECKING:
@@ -57,6 +61,13 @@ def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> N
         medseg["volume"].labelmap = labelmap
     if voxels_changed:
         layer.refresh()
+
+
+def _dataset_root(layer) -> str | None:
+    """The dataset a mask layer belongs to (None for engine outputs, images, plain layers):
+    its labelmap edits are the dataset's."""
+    meta = layer.metadata.get("medseg") or {}
+    return meta.get("root") if meta.get("role") == "mask" and not meta.get("engine") else None
 
 
 class LabelmapEditorWidget(QWidget):
@@ -148,6 +159,13 @@ class LabelmapEditorWidget(QWidget):
 
     def _changed(self, editor: LabelmapEditor, voxels_changed: bool) -> None:
         apply_labelmap(self.layer, editor.labelmap, voxels_changed)
+        root = _dataset_root(self.layer)
+        if root is not None:
+            save_edits(root, editor.labelmap)
+            for other in self._labels_layers():
+                if other is not self.layer and _dataset_root(other) == root:
+                    own = layer_labelmap(other.data, layer_state(other))
+                    apply_labelmap(other, with_edits(own, editor.labelmap))
         self._fill()
 
     def _fill(self) -> None:

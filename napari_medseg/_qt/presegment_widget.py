@@ -403,6 +403,7 @@ class PresegmentWidget(QWidget):
         geo = geometry_kwargs(ref) if meta else {"scale": layer.scale, "translate": layer.translate}
         metadata = medseg_meta(vol, case, meta.get("root"), meta.get("format"), "mask")
         metadata["medseg"]["engine"] = result.info.get("engine")  # DICOM SEG algorithm name
+        metadata["medseg"]["derived"] = True  # work: stays when the case's layers are replaced
         self.viewer.add_labels(
             result.mask, name=name, **geo, **labels_kwargs(result.labelmap), metadata=metadata
         )

@@ -61,7 +61,11 @@ def load_for_review(session: ReviewSession, case_id: str):
     )
     shown = dataclasses.replace(case, masks=[mask])
     ds = session.dataset
-    return opened, (shown, case_layers(shown, str(ds.root), ds.format))
+    layers = case_layers(shown, str(ds.root), ds.format)
+    for _data, kwargs, _kind in layers:
+        if kwargs["metadata"]["medseg"]["volume"] is mask:
+            kwargs["metadata"]["medseg"]["derived"] = True  # work: stays when layers are replaced
+    return opened, (shown, layers)
 
 
 class ReviewWidget(QWidget):
@@ -295,9 +299,8 @@ class ReviewWidget(QWidget):
             report_error(MedsegError("no case is open in the review session"))
             return None
         cid, mask, notes = self.current, self.mask_layer.data.copy(), self.notes_edit.text()
-        labelmap = self.mask_layer.metadata.get("medseg", {}).get(
-            "labelmap"
-        )  # set by the labelmap editor
+        meta = self.mask_layer.metadata.get("medseg", {})
+        labelmap = meta.get("labelmap") or meta["volume"].labelmap  # as edited, or as shown
 
         def save():
             with self._write_lock:

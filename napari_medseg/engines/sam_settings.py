@@ -11,13 +11,9 @@ import os
 from pathlib import Path
 
 from napari_medseg.core.atomic import write_text
+from napari_medseg.core.config import config_dir
 
 DEFAULT_CACHE_GB = 10.0
-
-
-def config_dir() -> Path:
-    env = os.environ.get("NAPARI_MEDSEG_CONFIG_DIR")
-    return Path(env) if env else Path.home() / ".config" / "napari-medseg"
 
 
 def settings_path() -> Path:

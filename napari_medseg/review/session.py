@@ -30,6 +30,7 @@ from napari_medseg.core.atomic import make_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
+from napari_medseg.core.labelmap_store import load_edits, with_edits
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.core.safe_names import output_path, safe_name
 from napari_medseg.io.masks import mask_path, read_mask, write_mask
@@ -287,13 +288,16 @@ class ReviewSession:
         return self.out / "labelmap.json"
 
     def labelmap(self, case: Case) -> LabelMap:
+        """The session's labelmap, under the dataset's edits (the latest word on names)."""
         if self.labelmap_path.is_file():
-            return read_labelmap(self.labelmap_path, case.labelmap)
-        return (
-            case.labelmap
-            or getattr(self.dataset, "labelmap", None)
-            or LabelMap.from_names({1: "foreground"})
-        )
+            own = read_labelmap(self.labelmap_path, case.labelmap)
+        else:
+            own = (
+                case.labelmap
+                or getattr(self.dataset, "labelmap", None)
+                or LabelMap.from_names({1: "foreground"})
+            )
+        return with_edits(own, load_edits(self.dataset.root))
 
     def _initial_mask(self, case: Case) -> np.ndarray | None:
         ref, lm = case.reference_image(), self.labelmap(case)
