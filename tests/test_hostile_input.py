@@ -215,3 +215,71 @@ def test_out_that_is_a_file(world):
     refused(cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--out",
                 world / "out"), "out")  # fmt: skip
     assert (world / "out").read_text() == "my notes"
+
+
+# -- 2. never delete or replace what we did not write ----------------------------------------------
+def test_cache_folder_with_foreign_files_or_inside_data_refused(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    mine = world / "mine"
+    mine.mkdir()
+    np.savez(mine / "my_results.npz", x=np.arange(3))
+    before = tree(world)
+    line = refused(cli("embed", ds, "--checkpoint", world / "none.pth", "--cache", mine,
+                       "--cache-max-gb", "0"), "mine")  # fmt: skip
+    assert "my_results.npz" in line
+    refused(cli("embed", ds, "--checkpoint", world / "none.pth", "--cache", ds / "cache"),
+            "inside the source data")  # fmt: skip
+    assert tree(world) == before
+
+
+def test_cache_trims_only_its_own_files(tmp_path):
+    from napari_medseg.engines.sam_cache import EmbeddingCache, slice_key
+
+    cache = EmbeddingCache(tmp_path / "cache", max_bytes=0)
+    for i in range(2):
+        key = slice_key(np.full((4, 4, 3), i, np.uint8), "m")
+        cache.put(key, np.zeros((2, 2, 2)), {})
+    np.savez(tmp_path / "cache" / "user.npz", x=np.arange(3))  # put there after the cache
+    assert cache.count() == 2
+    assert cache.trim() == 2
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["index.txt", "user.npz"]
+    assert EmbeddingCache(tmp_path / "cache").clear() == 0
+
+
+def test_export_keeps_user_files_and_refuses_foreign_folders(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    busy = world / "busy"
+    busy.mkdir()
+    (busy / "labelmap.txt").write_text("# an export of someone else's\n")
+    (busy / "notes.txt").write_text("keep me")
+    before = tree(world)
+    for fmt in ("cvat", "nifti", "coco"):
+        refused(cli("export", ds, "--format", fmt, "--out", busy), "busy")
+    assert tree(world) == before
+    exp = world / "exp"
+    assert cli("export", ds, "--format", "cvat", "--out", exp).returncode == 0
+    (exp / "notes.txt").write_text("my notes")
+    (exp / "SegmentationClass" / "mine.txt").write_text("mine too")
+    proc = cli("export", ds, "--format", "cvat", "--out", exp)
+    assert proc.returncode == 0, proc.stderr
+    assert (exp / "notes.txt").read_text() == "my notes"
+    assert (exp / "SegmentationClass" / "mine.txt").read_text() == "mine too"
+    assert (exp / "labelmap.txt").is_file()
+
+
+def test_leftovers_of_a_killed_run_are_removed(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    dead = subprocess.Popen(["true"])  # a finished process's pid: the killed run's
+    dead.wait()
+    tmp_zip = world / f".exp.zip.medseg-tmp-{dead.pid}-x1y2.zip"
+    tmp_zip.write_bytes(b"PK half a zip")
+    tmp_dir = world / f".exp.medseg-tmp-{dead.pid}-abcd"
+    (tmp_dir / "SegmentationClass").mkdir(parents=True)
+    live = world / f".exp.zip.medseg-tmp-{os.getpid()}-live.zip"  # a run still going: kept
+    live.write_bytes(b"PK")
+    proc = cli("export", ds, "--format", "cvat", "--zip", "--out", world / "exp")
+    assert proc.returncode == 0, proc.stderr
+    assert not tmp_zip.exists() and live.exists()
+    proc = cli("export", ds, "--format", "cvat", "--out", world / "exp")
+    assert proc.returncode == 0, proc.stderr
+    assert not tmp_dir.exists()

@@ -14,7 +14,7 @@ import threading
 import time
 from pathlib import Path
 
-from napari_medseg.core.atomic import make_output_dir, write_text
+from napari_medseg.core.atomic import check_output_dir, make_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.safe_names import output_path
 from napari_medseg.engines.base import Progress, make_engine
@@ -140,6 +140,8 @@ def presegment_dataset(
         raise MedsegError(f"workers must be 0 or more, not {workers}")
     dataset = open_dataset(path)
     out = make_output_dir(out, dataset.root)
+    if options.get("cache"):
+        check_output_dir(options["cache"], dataset.root)  # never a SAM cache inside the data
     options = {
         k: (str(v) if isinstance(v, Path) else v) for k, v in options.items() if v is not None
     }

@@ -33,6 +33,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from napari_medseg.core.atomic import check_output_dir
     from napari_medseg.engines.sam import SamSession
     from napari_medseg.engines.sam_cache import EmbeddingCache
     from napari_medseg.engines.sam_model import load_sam
@@ -43,11 +44,12 @@ def run(args) -> int:
     if not checkpoint:
         raise MedsegError("no SAM checkpoint: pass --checkpoint PATH")
     mapping = parse_mapping(args.channels) if args.channels else None
-    sam = load_sam(checkpoint, args.device)
+    dataset, ids = open_cases(args)
     cache = EmbeddingCache(
         args.cache, None if args.cache_max_gb is None else args.cache_max_gb * 2**30
     )
-    dataset, ids = open_cases(args)
+    check_output_dir(cache.root, dataset.root)  # never a cache inside the data
+    sam = load_sam(checkpoint, args.device)
     print(f"{sam.model_type} on {sam.device}, cache {cache.root}", file=sys.stderr)
     encoded, failed = 0, 0
     for cid in ids:

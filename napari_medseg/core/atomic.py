@@ -6,7 +6,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from napari_medseg.core.errors import WriteError
@@ -15,6 +15,22 @@ from napari_medseg.core.errors import WriteError
 # instead, so colleagues sharing a review folder can read them. Read once, at import.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+#: Temporary names: ``.<target name>.medseg-tmp-<pid>-<random>[suffix]`` and, while a folder is
+#: swapped, ``.<target name>.medseg-old-<pid>``: the pid lets a later run tell a killed run's
+#: leftovers (removed by :func:`remove_leftovers`) from a live run's files.
+TMP_TAG, OLD_TAG = ".medseg-tmp-", ".medseg-old-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 @contextlib.contextmanager
@@ -27,7 +43,8 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    prefix = f".{target.name}{TMP_TAG}{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -40,16 +57,29 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``target`` (a folder) only on success."""
+def atomic_dir(target: str | Path, keep: Iterable[str] = ()) -> Iterator[Path]:
+    """Yield a temporary folder that replaces ``target`` (a folder) only on success.
+
+    ``keep``: paths relative to ``target`` (files we did not write) carried into the new folder
+    by hard link (copy across file systems) before the swap, so they survive it.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_TAG}{os.getpid()}-", dir=target.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
+        for rel in keep:
+            dst = tmp / rel
+            if dst.exists():
+                raise WriteError("the export would replace a file it did not write", target / rel)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(target / rel, dst)
+            except OSError:
+                shutil.copy2(target / rel, dst)
         if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}{OLD_TAG}{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -58,6 +88,34 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_leftovers(target: str | Path) -> None:
+    """Remove the temporaries a killed run left next to ``target`` (and inside it, when it is a
+    folder); a folder set aside mid-swap goes back in place when ``target`` is missing."""
+    target = Path(target)
+    folders = [target.parent] + ([target] if target.is_dir() else [])
+    for folder in folders:
+        prefix = f".{target.name}" if folder == target.parent else "."
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for e in entries:
+            for tag in (TMP_TAG, OLD_TAG):
+                head, sep, rest = e.name.partition(tag)
+                pid = rest.split("-", 1)[0]
+                if not (sep and head.startswith(prefix) and pid.isdigit()):
+                    continue
+                if _pid_alive(int(pid)):
+                    continue
+                path = Path(e.path)
+                if tag == OLD_TAG and folder == target.parent and not target.exists():
+                    os.replace(path, target)
+                elif e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
 
 def write_text(target: str | Path, text: str) -> None:

@@ -8,6 +8,10 @@ no encoder run. Per-slice files also mean a cancelled embedding keeps what it fi
 
 Each ``<key>.npz`` holds ``embedding`` (float16, C x h x w) and ``meta`` (JSON text: model,
 sizes, channel mapping, case). Reading an entry refreshes its mtime, which drives eviction.
+
+``index.txt`` lists the keys the cache wrote; trimming and clearing delete only those (a line
+lost to a concurrent rewrite leaves a file untrimmed, never deletes a stranger). A folder that
+holds anything else (a dataset, the user's own ``.npz``) is refused as a cache.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from napari_medseg.core.atomic import atomic_path
+from napari_medseg.core.atomic import TMP_TAG, atomic_path, write_text
+from napari_medseg.core.errors import WriteError
 from napari_medseg.engines.sam_settings import cache_limit_bytes, default_cache_dir
 
 PREPROCESS_VERSION = "sam-resize-longest-v1"
+INDEX = "index.txt"
+ENTRY = re.compile(r"[0-9a-f]{64}\.npz")
 
 
 def slice_key(image_u8: np.ndarray, model_id: str) -> str:
@@ -40,6 +48,33 @@ class EmbeddingCache:
     def __init__(self, root: str | os.PathLike | None = None, max_bytes: int | None = None):
         self.root = Path(root).expanduser() if root else default_cache_dir()
         self.max_bytes = cache_limit_bytes() if max_bytes is None else int(max_bytes)
+        self._check_root()
+
+    def _check_root(self) -> None:
+        """Refuse a folder holding files the cache did not write; adopt an index-less one that
+        holds only cache entries (made before the index existed)."""
+        if (self.root / INDEX).is_file() or not self.root.is_dir():
+            return
+        names = [e.name for e in os.scandir(self.root)]
+        stranger = next((n for n in names if not ENTRY.fullmatch(n) and TMP_TAG not in n), None)
+        if stranger is not None:
+            raise WriteError(
+                f"not a napari-medseg embedding cache: it holds {stranger!r}, which the cache did "
+                "not write; choose an empty or new folder",
+                self.root,
+            )
+        self._write_index(n[:-4] for n in names if ENTRY.fullmatch(n))
+
+    def _keys(self) -> list[str]:
+        try:
+            lines = (self.root / INDEX).read_text(encoding="ascii", errors="replace").split()
+        except FileNotFoundError:
+            return []
+        return list(dict.fromkeys(k for k in lines if ENTRY.fullmatch(f"{k}.npz")))
+
+    def _write_index(self, keys) -> None:
+        if self.root.is_dir():
+            write_text(self.root / INDEX, "".join(f"{k}\n" for k in keys))
 
     def _path(self, key: str) -> Path:
         return self.root / f"{key}.npz"
@@ -62,12 +97,18 @@ class EmbeddingCache:
         return emb, meta
 
     def put(self, key: str, embedding: np.ndarray, meta: dict) -> None:
+        if not ENTRY.fullmatch(f"{key}.npz"):
+            raise ValueError(f"not a cache key: {key!r}")
         with atomic_path(self._path(key)) as tmp, open(tmp, "wb") as f:
             np.savez(f, embedding=embedding.astype(np.float16), meta=np.asarray(json.dumps(meta)))
+        with open(self.root / INDEX, "a", encoding="ascii") as fh:  # one short append: atomic
+            fh.write(f"{key}\n")
 
     def _files(self) -> list[os.DirEntry]:
+        """The entries the index lists that are still on disk."""
+        keys = set(self._keys())
         try:
-            return [e for e in os.scandir(self.root) if e.name.endswith(".npz") and e.is_file()]
+            return [e for e in os.scandir(self.root) if e.name[:-4] in keys and e.is_file()]
         except FileNotFoundError:
             return []
 
@@ -88,6 +129,8 @@ class EmbeddingCache:
             Path(path).unlink(missing_ok=True)
             total -= size
             removed += 1
+        if removed:
+            self._write_index(k for k in self._keys() if self._path(k).is_file())
         return removed
 
     def clear(self) -> int:
@@ -96,6 +139,7 @@ class EmbeddingCache:
         for e in self._files():
             freed += e.stat().st_size
             Path(e.path).unlink(missing_ok=True)
+        self._write_index(k for k in self._keys() if self._path(k).is_file())
         return freed
 
     def describe(self) -> str:

@@ -176,7 +176,9 @@ def export_masks(
         ]
     if fmt == "dicom-seg":
         from napari_medseg.export.dicom_seg import export_dicom_seg
+        from napari_medseg.export.manifest import claim, record
 
+        ours = claim(out, [item.source for item in items if item.source is not None])
         written = []
         for done, item in enumerate(items, 1):
             res = export_dicom_seg(out, item, labelmap, algorithm, derive_series)
@@ -188,15 +190,10 @@ def export_masks(
                 )
             if progress is not None:
                 progress(done, len(items))
+            record(out, ours, written)
         return written
     if fmt == "slicer":
-        from napari_medseg.core.safe_names import case_file
-        from napari_medseg.export.nifti import write_file
+        from napari_medseg.export.nifti import export_nifti
 
-        written = []
-        for done, item in enumerate(items, 1):
-            written.append(write_file(case_file(out, item.case_id, ".seg.nrrd"), item, labelmap))
-            if progress is not None:
-                progress(done, len(items))
-        return written
+        return export_nifti(out, items, ".seg.nrrd", progress, labelmap)
     raise MedsegError(f"unknown export format {fmt!r} (use {', '.join(FORMATS)})")

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_medseg.core.atomic import check_output_dir, write_text
+from napari_medseg.core.atomic import write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.export import ExportItem
 from napari_medseg.export.instances import slice_objects, volume_components
+from napari_medseg.export.manifest import check_replace, claim, record
 from napari_medseg.formats.slices import axis_index, item_ids, take
 
 JSON_NAME = "instances_default.json"
@@ -122,8 +123,11 @@ def export_coco(out: str | Path, items: Sequence[ExportItem], labelmap: LabelMap
     path = out if out.suffix.lower() == ".json" else out / JSON_NAME
     if not items:
         raise MedsegError("nothing to export")
-    for item in items:
-        if item.source is not None:
-            check_output_dir(path.parent, item.source)
+    target = path if path == out else out  # a .json file, or the folder it goes in
+    ours = claim(target, [item.source for item in items if item.source is not None])
+    if path != out:
+        check_replace(out, path, ours)
     write_text(path, json.dumps(coco_document(items, labelmap, **kw)))
+    if path != out:
+        record(out, ours, [path])
     return path

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_medseg.core.atomic import atomic_dir, atomic_path, check_output_dir
-from napari_medseg.core.errors import MedsegError, WriteError
+from napari_medseg.core.atomic import atomic_dir, atomic_path
+from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import BACKGROUND_COLOR, LabelMap
 from napari_medseg.core.labelmap_io import format_cvat
 from napari_medseg.core.safe_names import output_path
 from napari_medseg.export import ExportItem, to_uint8
 from napari_medseg.export.instances import slice_objects, volume_components
+from napari_medseg.export.manifest import MANIFEST, claim, foreign, manifest_text
 from napari_medseg.formats.cvat import (
     CLASS_DIR,
     IMAGE_DIR,
@@ -123,19 +124,6 @@ def _png(rows: np.ndarray, w: int, h: int, color_type: int, compress_level: int)
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
-def _check_output(out: Path, items: Sequence[ExportItem]) -> None:
-    for item in items:
-        if item.source is not None:
-            check_output_dir(out, item.source)
-    if out.is_dir() and any(out.iterdir()) and not (out / LABELMAP_FILE).is_file():
-        raise WriteError(
-            "output folder is not empty and is not a previous CVAT export; choose an empty folder",
-            out,
-        )
-    if out.exists() and out.is_file() and out.suffix.lower() != ".zip":
-        raise WriteError("output exists and is a file", out)
-
-
 def export_cvat(
     out: str | Path,
     items: Sequence[ExportItem],
@@ -163,7 +151,7 @@ def export_cvat(
         raise MedsegError(f"components must be '2d' or '3d', got {components!r}")
     if not items:
         raise MedsegError("nothing to export")
-    _check_output(out, items)
+    ours = claim(out, [item.source for item in items if item.source is not None])
     labelmap = cvat_labelmap(labelmap, items)
     text = format_cvat(labelmap)  # refuses what CVAT would reject
     lut = color_lut(labelmap)
@@ -217,7 +205,7 @@ def export_cvat(
             blanks[shape] = encode_png(np.zeros((*shape, 3), np.uint8), compress_level)
         return blanks[shape]
 
-    with _Sink(out) as sink:
+    with _Sink(out, keep=foreign(out, ours)) as sink:
         sink.write(LABELMAP_FILE, text.encode())
         sink.write(SUBSET_FILE, ("\n".join(result.items) + "\n").encode())
 
@@ -236,21 +224,24 @@ def export_cvat(
                 result.warnings += warn
                 if progress is not None:
                     progress(done, n)
+        sink.write(MANIFEST, manifest_text(sink.names).encode())
     return result
 
 
 class _Sink:
     """Files into a temporary folder or zip that replaces ``out`` only when complete.
 
-    Folder writes may come from several threads; zip writes from one.
+    Folder writes may come from several threads; zip writes from one. ``keep``: files of the
+    old folder (not ours) carried into the new one.
     """
 
-    def __init__(self, out: Path):
-        self.out = out
+    def __init__(self, out: Path, keep: list[str]):
+        self.out, self.keep = out, keep
         self.zip = out.suffix.lower() == ".zip"
+        self.names: list[str] = []
 
     def __enter__(self):
-        self._ctx = atomic_path(self.out) if self.zip else atomic_dir(self.out)
+        self._ctx = atomic_path(self.out) if self.zip else atomic_dir(self.out, self.keep)
         self.tmp = self._ctx.__enter__()
         if self.zip:
             # PNGs are compressed already: store them.
@@ -259,6 +250,7 @@ class _Sink:
         return self
 
     def write(self, name: str, data: bytes) -> None:
+        self.names.append(name)
         if self.zip:
             self._zf.writestr(name, data)
             return

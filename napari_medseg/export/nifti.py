@@ -15,6 +15,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Volume
 from napari_medseg.core.safe_names import case_file
 from napari_medseg.export import ExportItem
+from napari_medseg.export.manifest import check_replace, claim, record
 from napari_medseg.io.masks import MASK_SUFFIX, write_mask
 from napari_medseg.io.slicer_seg import is_seg_nrrd, write_seg_nrrd
 from napari_medseg.io.volumes import has_suffix
@@ -31,23 +32,33 @@ def native_suffix(reference: Volume) -> str:
 
 
 def export_nifti(
-    out_dir: str | Path, items: list[ExportItem], suffix: str = MASK_SUFFIX, progress=None
+    out_dir: str | Path,
+    items: list[ExportItem],
+    suffix: str = MASK_SUFFIX,
+    progress=None,
+    labelmap: LabelMap | None = None,
 ) -> list[Path]:
     """Write ``<out_dir>/<case id><suffix>`` per item, each on its reference volume's grid.
 
-    ``suffix`` ``"native"`` picks ``.mha``/``.nrrd`` for sources in those formats.
+    ``suffix`` ``"native"`` picks ``.mha``/``.nrrd`` for sources in those formats;
+    ``".seg.nrrd"`` writes 3D Slicer segmentations named after ``labelmap``. The folder must be
+    empty or hold an earlier export of ours (:mod:`.manifest`); only our files are replaced.
     """
     out_dir = Path(out_dir)
+    ours = claim(out_dir, [item.source for item in items if item.source is not None])
     written = []
-    for done, item in enumerate(items, 1):
-        if item.source is not None:
-            check_output_dir(out_dir, item.source)
-        ext = suffix
-        if suffix == "native":
-            ext = native_suffix(item.reference) if item.reference is not None else MASK_SUFFIX
-        written.append(write_file(case_file(out_dir, item.case_id, ext), item))
-        if progress is not None:
-            progress(done, len(items))
+    try:
+        for done, item in enumerate(items, 1):
+            ext = suffix
+            if suffix == "native":
+                ext = native_suffix(item.reference) if item.reference is not None else MASK_SUFFIX
+            path = check_replace(out_dir, case_file(out_dir, item.case_id, ext), ours)
+            written.append(write_file(path, item, labelmap))
+            if progress is not None:
+                progress(done, len(items))
+    finally:
+        if written:
+            record(out_dir, ours, written)
     return written
 
 
