@@ -123,7 +123,16 @@ def test_cli_presegmentation_is_automatic_with_the_engine_name(tmp_path):
     import highdicom as hd
 
     data = ct_series(tmp_path / "ct")
-    args = ["--engine", "threshold", "--method", "otsu", "--out", str(tmp_path / "pre")]
+    args = [
+        "--engine",
+        "threshold",
+        "--method",
+        "otsu",
+        "--workers",
+        "0",
+        "--out",
+        str(tmp_path / "pre"),
+    ]
     assert main(["presegment", str(data), *args]) == 0
     out = tmp_path / "out"
     rc = main(["export", str(data), "--format", "dicom-seg", "--masks", str(tmp_path / "pre"),

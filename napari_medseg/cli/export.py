@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from napari_medseg.cli._common import add_dataset_arguments, open_cases, print_json
+from napari_medseg.cli.pacs import add_server_arguments, server_from_args
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap_store import apply_edits
@@ -61,6 +62,12 @@ def add_arguments(parser) -> None:
         help="dicom-seg: for a NIfTI/MHA/NRRD-sourced case, also write a derived DICOM series "
         "(DIR/<case id>_series/) for the SEG to reference",
     )
+    parser.add_argument(
+        "--send",
+        metavar="URL",
+        help="dicom-seg: also store the SEG (and a derived series) on this DICOMweb server (STOW-RS)",
+    )
+    add_server_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
@@ -74,6 +81,9 @@ def _has_mask(case, masks: str | None) -> bool:
 
 
 def run(args) -> int:
+    if args.send and args.format != "dicom-seg":
+        raise MedsegError("--send stores DICOM SEG only (use --format dicom-seg)")
+    server = server_from_args(args.send, args.user) if args.send else None
     dataset, ids = open_cases(args)
     out = check_output_dir(Path(args.out), dataset.root)
     items, labelmap = [], None
@@ -121,6 +131,7 @@ def run(args) -> int:
     )
     for note in notes:
         print(f"napari-medseg export: {note}", file=sys.stderr)
+    sent = _send(server, written) if server is not None else []
     if args.json:
         print_json(
             {
@@ -128,9 +139,21 @@ def run(args) -> int:
                 "cases": [it.case_id for it in items],
                 "written": [str(p) for p in written],
                 "notes": notes,
+                **({"sent": sent, "server": server.url} if server is not None else {}),
             }
         )
     else:
         for p in written:
             print(p)
     return 0
+
+
+def _send(server, written: list[Path]) -> list[str]:
+    """STOW-RS the written SEG files (a derived series first: the SEG references it)."""
+    from napari_medseg.pacs.store import store_files
+
+    files = [f for p in written if p.is_dir() for f in sorted(p.iterdir())]
+    files += [p for p in written if p.is_file()]
+    sent = store_files(server, files)
+    print(f"napari-medseg export: stored {len(sent)} instance(s) on {server.url}", file=sys.stderr)
+    return sent

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -114,10 +114,11 @@ def _is_image(hdr) -> bool:
 
 
 def _stack_key(hdr) -> tuple:
-    """Slices of one stack share orientation, echo and matrix size."""
+    """Slices of one stack share orientation, echo, enhanced stack id and matrix size."""
     ori = _orientation(hdr)
     ori_key = tuple(np.round(np.concatenate(ori), 3)) if ori else None
-    return (ori_key, str(hdr.get("EchoNumbers", "")), int(hdr.Rows), int(hdr.Columns))
+    echo = str(hdr.get("EchoNumbers", "") or hdr.get("EchoTime", "") or "")
+    return (ori_key, echo, str(hdr.get("StackID", "")), int(hdr.Rows), int(hdr.Columns))
 
 
 def find_series(
@@ -140,11 +141,14 @@ def find_series(
             hdr = pydicom.dcmread(path, stop_before_pixels=True)
             if _is_image(hdr):  # pydicom parses elements lazily: bad values surface here
                 uid = str(hdr.get("SeriesInstanceUID", "")) or str(path.parent)
-                groups.setdefault((uid, *_stack_key(hdr)), []).append((path, hdr))
+                for h in _virtual_slices(hdr):
+                    groups.setdefault((uid, *_stack_key(h)), []).append((path, h))
             elif str(hdr.get("Modality", "")).upper() in MASK_MODALITIES:
                 ref = referenced_series_uid(hdr)
                 if ref:
                     masks.setdefault(ref, []).append(path)
+        except ReadError as exc:  # a file we understand but must refuse (e.g. a bad mosaic)
+            bad.append((path, exc.problem))
         except Exception as exc:  # noqa: BLE001 - any parser failure means an unreadable file
             bad.append((path, f"unreadable DICOM header ({type(exc).__name__}: {exc})"))
         if progress:
@@ -378,8 +382,63 @@ def suv_factor(hdrs) -> tuple[float | None, str]:
     return weight * 1000.0 / decayed, f"SUVbw, dose decayed over {elapsed:.0f} s"
 
 
+def _virtual_slices(hdr) -> list:
+    """The slice headers a file holds: itself, one per enhanced frame, or one per mosaic tile."""
+    from napari_medseg.io.dicom_enhanced import frame_headers, is_enhanced
+    from napari_medseg.io.dicom_mosaic import is_mosaic, mosaic_headers
+
+    if is_enhanced(hdr):
+        return frame_headers(hdr)
+    if is_mosaic(hdr):
+        return mosaic_headers(hdr)
+    return [hdr]
+
+
+def _all_frames(ds) -> np.ndarray:
+    """(frames, rows, cols) stored values of an enhanced multi-frame file or a mosaic."""
+    from napari_medseg.io.dicom_enhanced import enhanced_frames, is_enhanced
+    from napari_medseg.io.dicom_mosaic import demosaic
+
+    return enhanced_frames(ds) if is_enhanced(ds) else demosaic(ds)
+
+
+def _slice_reader(files: list[Path], hdrs: list, rows: int, cols: int):
+    """``read(k)``: stored values of slice k; a multi-slice file is decoded once in a row."""
+    import pydicom
+
+    cache: dict[Path, np.ndarray] = {}
+
+    def read(k: int) -> np.ndarray:
+        path, frame = files[k], getattr(hdrs[k], "frame_index", None)
+        try:
+            if frame is None:
+                return frame_values(pydicom.dcmread(path), rows, cols)
+            if path not in cache:
+                cache.clear()
+                cache[path] = _all_frames(pydicom.dcmread(path))
+            return cache[path][frame]
+        except ReadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+            raise ReadError(
+                f"cannot decode pixel data ({type(exc).__name__}: {exc})", path
+            ) from exc
+
+    return read
+
+
+def _with_time_axis(transform: DisplayTransform, geometry: Geometry):
+    """Transform and geometry of a (t, z, y, x) volume whose spatial part is ``geometry``."""
+    perm = (0, *(p + 1 for p in transform.perm))
+    direction = np.eye(4)
+    direction[1:, 1:] = geometry.direction
+    return DisplayTransform(perm, (False, *transform.flips)), Geometry(
+        (1.0, *geometry.spacing), (0.0, *geometry.origin), direction
+    )
+
+
 def read_series(series: DicomSeries, native: bool = False) -> Volume:
-    """The series as a lazily loaded volume (headers only now).
+    """The series as a lazily loaded volume (headers only now); (t, z, y, x) for a 4D series.
 
     Parameters
     ----------
@@ -390,16 +449,27 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
         (z, y, x) display order; used for sagittal series whose annotations live on
         the acquired slices (LSS). The geometry is then in pixels times spacing.
     """
-    import pydicom
+    from napari_medseg.io.dicom_4d import split_volumes
 
     hdrs = series.headers
     h = hdrs[0]
-    if int(h.get("NumberOfFrames", 1) or 1) > 1:
-        raise ReadError("enhanced multi-frame DICOM is not supported yet", series.files[0])
+    if int(h.get("NumberOfFrames", 1) or 1) > 1 and not hasattr(h, "frame_index"):
+        raise ReadError(
+            "multi-frame DICOM without per-frame functional groups is not supported",
+            series.files[0],
+        )
+    split = split_volumes(series)
+    volumes, order = split if split else ([list(range(len(series.files)))], "")
+    first = replace(
+        series,
+        files=[series.files[k] for k in volumes[0]],
+        headers=[hdrs[k] for k in volumes[0]],
+        positions=[series.positions[k] for k in volumes[0]] if series.positions else None,
+    )
     rows, cols = int(h.Rows), int(h.Columns)
     rgb = int(h.get("SamplesPerPixel", 1) or 1) == 3
-    affine = index_to_lps(series)
-    array_shape = (len(series.files), rows, cols)
+    affine = index_to_lps(first)
+    array_shape = (len(volumes[0]), rows, cols)
     if native:
         transform = DisplayTransform.identity(3)
         spacing = tuple(float(np.linalg.norm(affine[:3, a])) for a in (2, 1, 0))
@@ -410,37 +480,41 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
     slopes, inters = _rescale(hdrs)
     factor, note = suv_factor(hdrs) if kind == "PET" else (None, "")
     dtype = np.dtype(np.uint8) if rgb else _output_dtype(hdrs, slopes, inters, factor is not None)
-    files = list(series.files)
+    read = _slice_reader(list(series.files), hdrs, rows, cols)
     lo, hi = _limits(dtype) if dtype.kind in "iu" else (0, 0)
+    nt = len(volumes)
+    if nt > 1:
+        transform, geometry = _with_time_axis(transform, geometry)
 
     def load() -> np.ndarray:
-        out = np.empty(array_shape + ((3,) if rgb else ()), dtype)
-        for k, f in enumerate(files):
-            try:
-                pixels = frame_values(pydicom.dcmread(f), rows, cols)
-            except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
-                raise ReadError(
-                    f"cannot decode pixel data ({type(exc).__name__}: {exc})", f
-                ) from exc
-            if pixels.shape[:2] != (rows, cols):
-                raise ReadError(f"slice is {pixels.shape[:2]}, the series is {(rows, cols)}", f)
-            if rgb:
-                out[k] = pixels
-                continue
-            if dtype.kind == "f":
-                values = pixels * slopes[k] + inters[k]
-            else:  # integer rescale (CT HU): exact, clipped rather than wrapped on overflow
-                values = pixels.astype(np.int32) + int(inters[k])
-                if values.min() < lo or values.max() > hi:
-                    np.clip(values, lo, hi, out=values)
-            out[k] = values * factor if factor is not None else values
-        return transform.to_display(out)
+        out = np.empty((nt, *array_shape) + ((3,) if rgb else ()), dtype)
+        for t, slices in enumerate(volumes):
+            for z, k in enumerate(slices):
+                pixels = read(k)
+                if pixels.shape[:2] != (rows, cols):
+                    raise ReadError(
+                        f"slice is {pixels.shape[:2]}, the series is {(rows, cols)}",
+                        series.files[k],
+                    )
+                if rgb:
+                    out[t, z] = pixels
+                    continue
+                if dtype.kind == "f":
+                    values = pixels * slopes[k] + inters[k]
+                else:  # integer rescale (CT HU): exact, clipped rather than wrapped on overflow
+                    values = pixels.astype(np.int32) + int(inters[k])
+                    if values.min() < lo or values.max() > hi:
+                        np.clip(values, lo, hi, out=values)
+                out[t, z] = values * factor if factor is not None else values
+        return transform.to_display(out if nt > 1 else out[0])
 
     metadata = {
         "series_uid": series.series_uid,
         "description": series.description,
         "dicom_modality": series.modality,
     }
+    if nt > 1:
+        metadata["volumes"] = f"{nt} volumes ordered by {order}"
     if str(h.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1":
         metadata["photometric"] = (
             "MONOCHROME1 (low values bright: shown inverted, values unchanged)"
@@ -449,9 +523,10 @@ def read_series(series: DicomSeries, native: bool = False) -> Volume:
     if kind == "PET":
         channel = "SUV" if factor is not None else "activity"
         metadata["suv"] = note
+    shape = ((nt,) if nt > 1 else ()) + array_shape
     return Volume(
         series.description or series.case_id,
-        transform.display_shape(array_shape) + ((3,) if rgb else ()),
+        transform.display_shape(shape) + ((3,) if rgb else ()),
         dtype,
         geometry,
         guarded(series.folder, load),
