@@ -16,7 +16,7 @@ from psygnal import Signal
 from napari_medseg.core.labelmap_store import apply_edits
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
-from napari_medseg.layers import acquisition_axis, case_layers
+from napari_medseg.layers import METADATA_KEY, LayerInfo, acquisition_axis, case_layers
 
 if TYPE_CHECKING:
     import napari
@@ -62,11 +62,11 @@ class ViewerState:
     def show(self, loaded: tuple[Case, list[tuple]], slice_index: int | None = None) -> None:
         """Replace the previous case's layers with ``loaded`` (call on the GUI thread).
 
-        Work layers of the same case (``metadata["medseg"]["derived"]``) stay."""
+        Work layers of the same case (``LayerInfo.derived``) stay."""
         case, layers = loaded
         viewer = self.viewer
         names = {kwargs.get("name") for _data, kwargs, _kind in layers}
-        for layer in [ly for ly in viewer.layers if "medseg" in ly.metadata]:
+        for layer in [ly for ly in viewer.layers if METADATA_KEY in ly.metadata]:
             if not (_is_work(layer, case) and layer.name not in names):
                 viewer.layers.remove(layer)
         for data, kwargs, kind in layers:
@@ -82,18 +82,15 @@ class ViewerState:
 
     def adopt_layer(self, layer) -> None:
         """Pick up the dataset and case of a layer opened through File > Open."""
-        meta = layer.metadata.get("medseg") or {}
-        root = meta.get("root")
-        if not root:
+        info = LayerInfo.from_layer(layer)
+        if not info.root:
             return
-        if self.dataset is None or Path(self.dataset.root) != Path(root):
-            self.set_dataset(root)
-        if self.case is None or self.case.id != meta.get("case"):
-            if meta.get("role") == "image" and meta.get("volume") is not None:
-                show_acquisition_plane(self.viewer, meta["volume"])
-            self.case = self.dataset.load_case(
-                meta["case"]
-            )  # headers only; the layers hold the voxels
+        if self.dataset is None or Path(self.dataset.root) != Path(info.root):
+            self.set_dataset(info.root)
+        if self.case is None or self.case.id != info.case:
+            if info.role == "image" and info.opened:
+                show_acquisition_plane(self.viewer, info.volume)
+            self.case = self.dataset.load_case(info.case)  # headers only; layers hold voxels
             self.case_shown.emit(self.case)
 
 
@@ -121,8 +118,8 @@ def keep_superior_up(viewer: napari.Viewer) -> None:
 def _is_work(layer, case: Case) -> bool:
     """A layer made while curating ``case`` (a pre-segmentation, the review mask): it stays
     when the case's layers are replaced, unless a new layer of the same name replaces it."""
-    meta = layer.metadata.get("medseg") or {}
-    return bool(meta.get("derived")) and meta.get("case") == case.id
+    info = LayerInfo.from_layer(layer)
+    return info.derived and info.case == case.id
 
 
 def state_for(viewer: napari.Viewer) -> ViewerState:

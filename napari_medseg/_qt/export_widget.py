@@ -8,9 +8,11 @@ layer, the layer choice follows the case the viewer shows, and only that case's 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
@@ -28,17 +30,24 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medseg._qt._util import report_error
-from napari_medseg._writer import items_from_layers, layer_labelmap
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.model import INSTANCES
 from napari_medseg.export import FORMATS, export_masks
 from napari_medseg.formats.slices import AXES
+from napari_medseg.layers import (
+    LayerInfo,
+    items_from_layers,
+    labels_kwargs,
+    layer_labelmap,
+    layer_state,
+)
 
 if TYPE_CHECKING:
     import napari
 
 
 def _case_of(layer) -> str | None:
-    return (layer.metadata.get("medseg") or {}).get("case")
+    return LayerInfo.from_layer(layer).case
 
 
 class _Progress(QObject):
@@ -108,9 +117,7 @@ class ExportWidget(QWidget):
     def _refresh_layers(self) -> None:
         current = self.layer_combo.currentText()
         layers = [
-            lay
-            for lay in self.viewer.layers
-            if lay.__class__.__name__ == "Labels" and lay.name != "instances"
+            lay for lay in self.viewer.layers if isinstance(lay, Labels) and lay.name != INSTANCES
         ]
         names = [lay.name for lay in layers]
         self.layer_combo.blockSignals(True)
@@ -165,7 +172,7 @@ class ExportWidget(QWidget):
             lay
             for lay in self.viewer.layers
             if lay is not layer
-            and (lay.name == "instances" or lay.__class__.__name__ == "Image")
+            and (lay.name == INSTANCES or isinstance(lay, Image))
             and lay.data.shape[: len(shape)] == shape
             and (case is None or _case_of(lay) in (None, case))
         ]
@@ -193,7 +200,7 @@ class ExportWidget(QWidget):
         if fmt == "dicom-seg":  # automatic when a pre-segmentation engine made the layer
             from napari_medseg.export.dicom_seg import Algorithm
 
-            engine = (self._layer().metadata.get("medseg") or {}).get("engine")
+            engine = LayerInfo.from_layer(self._layer()).engine
             kwargs["algorithm"] = Algorithm.of_engine(engine)
 
         def run():
@@ -226,7 +233,6 @@ class ExportWidget(QWidget):
     def import_cvat(self, path: str | None = None) -> list:
         """Add a CVAT export's class and instance masks as Labels layers on the layer's grid."""
         from napari_medseg.export.cvat import import_cvat
-        from napari_medseg.layers import labels_kwargs
 
         try:
             layer = self._layer()
@@ -240,32 +246,26 @@ class ExportWidget(QWidget):
                 if not path:
                     return []
                 path = str(Path(path).parent) if Path(path).name == "labelmap.txt" else path
-            medseg = layer.metadata.get("medseg", {})
-            state = {
-                "metadata": layer.metadata,
-                "features": layer.features,
-                "colormap": layer.colormap,
-            }
+            info = LayerInfo.from_layer(layer)
             classes, instances, labelmap = import_cvat(
-                path, medseg.get("case"), layer_labelmap(layer.data, state), tuple(layer.data.shape)
+                path, info.case, layer_labelmap(layer.data, layer_state(layer)), layer.data.shape
             )
         except MedsegError as exc:
             report_error(exc)
             return []
         geo = {"scale": layer.scale, "translate": layer.translate}
-        meta = {"medseg": {**medseg, "labelmap": labelmap, "role": "mask"}}
         return [
             self.viewer.add_labels(
                 classes,
                 name=f"{layer.name} (CVAT)",
-                metadata=meta,
+                metadata=replace(info, labelmap=labelmap, role="mask").metadata(),
                 **geo,
                 **labels_kwargs(labelmap),
             ),
             self.viewer.add_labels(
                 instances,
-                name="instances",
-                metadata={"medseg": {**medseg, "role": "instances"}},
+                name=INSTANCES,
+                metadata=replace(info, role=INSTANCES).metadata(),
                 **geo,
             ),
         ]

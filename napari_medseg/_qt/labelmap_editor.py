@@ -31,13 +31,12 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medseg._qt._util import report_error
-from napari_medseg._writer import layer_labelmap
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_edit import LabelmapEditor
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
 from napari_medseg.core.labelmap_store import save_edits, with_edits
-from napari_medseg.layers import labels_kwargs
+from napari_medseg.layers import LayerInfo, labels_kwargs, layer_labelmap, layer_state
 
 if TYPE_CHECKING:
     import napari
@@ -46,19 +45,16 @@ FILE_FILTER = "Labelmaps (labelmap.txt dataset.json *.json *.txt)"
 ITKSNAP_FILTER = "ITK-SNAP label descriptions (*.txt)"
 
 
-def layer_state(layer) -> dict:
-    return {"metadata": layer.metadata, "features": layer.features, "colormap": layer.colormap}
-
-
 def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> None:
     """Show ``labelmap`` on ``layer`` and store it with the layer's volume (for exports)."""
     kwargs = labels_kwargs(labelmap)
     layer.colormap = kwargs["colormap"]
     layer.features = kwargs["features"]
-    medseg = layer.metadata.setdefault("medseg", {})
-    medseg["labelmap"] = labelmap
-    if medseg.get("volume") is not None:
-        medseg["volume"].labelmap = labelmap
+    info = LayerInfo.from_layer(layer)
+    info.labelmap = labelmap
+    if info.volume is not None:
+        info.volume.labelmap = labelmap
+    info.attach(layer)
     if voxels_changed:
         layer.refresh()
 
@@ -66,8 +62,8 @@ def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> N
 def _dataset_root(layer) -> str | None:
     """The dataset a mask layer belongs to (None for engine outputs, images, plain layers):
     its labelmap edits are the dataset's."""
-    meta = layer.metadata.get("medseg") or {}
-    return meta.get("root") if meta.get("role") == "mask" and not meta.get("engine") else None
+    info = LayerInfo.from_layer(layer)
+    return info.root if info.role == "mask" and not info.engine else None
 
 
 class LabelmapEditorWidget(QWidget):
@@ -150,7 +146,7 @@ class LabelmapEditorWidget(QWidget):
         self.layer = layer
         self.editor = None
         if layer is not None:
-            stored = layer.metadata.get("medseg", {}).get("labelmap")
+            stored = LayerInfo.from_layer(layer).labelmap
             labelmap = stored or layer_labelmap(layer.data, layer_state(layer))
             masks = [layer.data] if isinstance(layer.data, np.ndarray) else []
             self.editor = LabelmapEditor(labelmap, masks, on_change=self._changed)

@@ -37,7 +37,7 @@ from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
 from napari_medseg.engines.threshold import default_method
-from napari_medseg.layers import case_from_layers, geometry_kwargs, labels_kwargs, medseg_meta
+from napari_medseg.layers import LayerInfo, case_from_layers, geometry_kwargs, labels_kwargs
 
 if TYPE_CHECKING:
     import napari
@@ -200,12 +200,12 @@ class PresegmentWidget(QWidget):
         name = self.image.currentText()
         return next((lay for lay in self.viewer.layers if lay.name == name), None)
 
-    def _case(self) -> tuple[Case, dict, object]:
+    def _case(self) -> tuple[Case, LayerInfo, object]:
         layer = self._image_layer()
         if layer is None:
             raise MedsegError("open a case first (no image layer to segment)")
-        case, meta = case_from_layers(self.viewer, layer)
-        return case, meta, layer
+        case, info = case_from_layers(self.viewer, layer)
+        return case, info, layer
 
     # -- options ------------------------------------------------------------------------
     def unet_options(self) -> dict:
@@ -241,7 +241,7 @@ class PresegmentWidget(QWidget):
 
     def _segment_case(self, engine: str, options: dict) -> None:
         try:
-            case, meta, layer = self._case()
+            case, info, layer = self._case()
         except MedsegError as exc:
             report_error(exc)
             return
@@ -253,7 +253,7 @@ class PresegmentWidget(QWidget):
 
         self._start(
             work,
-            lambda result: self._add_result(result, case, meta, layer),
+            lambda result: self._add_result(result, case, info, layer),
             f"{engine} on {case.id}",
         )
 
@@ -261,8 +261,8 @@ class PresegmentWidget(QWidget):
         from napari_medseg.batch.runner import presegment_dataset
 
         try:
-            _, meta, _ = self._case()
-            root, out = self._dataset_root(meta), self.out_dir.text().strip()
+            _, info, _ = self._case()
+            root, out = self._dataset_root(info), self.out_dir.text().strip()
             if not out:
                 raise MedsegError("choose an output folder for the dataset's masks")
         except MedsegError as exc:
@@ -287,8 +287,8 @@ class PresegmentWidget(QWidget):
         from napari_medseg.io.detect import open_dataset
 
         try:
-            _, meta, _ = self._case()
-            root, out = self._dataset_root(meta), self.model_out.text().strip()
+            _, info, _ = self._case()
+            root, out = self._dataset_root(info), self.model_out.text().strip()
             if not out:
                 raise MedsegError("choose where to save the fine-tuned model")
             opts = self.unet_options()
@@ -332,12 +332,12 @@ class PresegmentWidget(QWidget):
             raise MedsegError("no such file (Checkpoint field)", checkpoint)
 
     @staticmethod
-    def _dataset_root(meta: dict) -> str:
-        if not meta.get("root"):
+    def _dataset_root(info: LayerInfo) -> str:
+        if not info.root:
             raise MedsegError(
                 "this needs a dataset opened with napari-medseg (the layer has no dataset root)"
             )
-        return meta["root"]
+        return info.root
 
     def _report(self, done: int, total: int) -> None:
         """Progress callback for the core, called on the worker thread."""
@@ -392,7 +392,7 @@ class PresegmentWidget(QWidget):
         self.progress.setFormat("%p%")
 
     # -- results ------------------------------------------------------------------------
-    def _add_result(self, result, case: Case, meta: dict, layer) -> None:
+    def _add_result(self, result, case: Case, info: LayerInfo, layer) -> None:
         ref = case.reference_image()
         name = f"{case.id} {result.info.get('engine', 'mask')}"
         if "method" in result.info:
@@ -400,10 +400,20 @@ class PresegmentWidget(QWidget):
         vol = Volume.from_array(
             name, result.mask, ref.geometry, labelmap=result.labelmap, source=ref.source
         )
-        geo = geometry_kwargs(ref) if meta else {"scale": layer.scale, "translate": layer.translate}
-        metadata = medseg_meta(vol, case, meta.get("root"), meta.get("format"), "mask")
-        metadata["medseg"]["engine"] = result.info.get("engine")  # DICOM SEG algorithm name
-        metadata["medseg"]["derived"] = True  # work: stays when the case's layers are replaced
+        geo = (
+            geometry_kwargs(ref)
+            if info.opened
+            else {"scale": layer.scale, "translate": layer.translate}
+        )
+        metadata = LayerInfo(
+            role="mask",
+            case=case.id,
+            root=info.root,
+            format=info.format,
+            volume=vol,
+            engine=result.info.get("engine"),  # DICOM SEG algorithm name
+            derived=True,  # work: stays when the case's layers are replaced
+        ).metadata()
         self.viewer.add_labels(
             result.mask, name=name, **geo, **labels_kwargs(result.labelmap), metadata=metadata
         )

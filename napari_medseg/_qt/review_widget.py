@@ -32,7 +32,7 @@ from qtpy.QtWidgets import (
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Volume
-from napari_medseg.layers import case_layers
+from napari_medseg.layers import LayerInfo, case_layers
 from napari_medseg.review.session import (
     ACCEPTED,
     FINAL,
@@ -63,8 +63,9 @@ def load_for_review(session: ReviewSession, case_id: str):
     ds = session.dataset
     layers = case_layers(shown, str(ds.root), ds.format)
     for _data, kwargs, _kind in layers:
-        if kwargs["metadata"]["medseg"]["volume"] is mask:
-            kwargs["metadata"]["medseg"]["derived"] = True  # work: stays when layers are replaced
+        info = LayerInfo.from_metadata(kwargs["metadata"])
+        if info.volume is mask:  # work: stays when the case's layers are replaced
+            kwargs["metadata"] = dataclasses.replace(info, derived=True).metadata()
     return opened, (shown, layers)
 
 
@@ -230,9 +231,7 @@ class ReviewWidget(QWidget):
         self.current = opened.case.id
         self.state.show(loaded)
         self.mask_layer = next(
-            ly
-            for ly in self.viewer.layers
-            if (ly.metadata.get("medseg") or {}).get("volume") is loaded[0].masks[0]
+            ly for ly in self.viewer.layers if LayerInfo.from_layer(ly).volume is loaded[0].masks[0]
         )
         self.mask_layer.events.paint.connect(self._edited)
         self.mask_layer.events.data.connect(self._edited)
@@ -299,8 +298,8 @@ class ReviewWidget(QWidget):
             report_error(MedsegError("no case is open in the review session"))
             return None
         cid, mask, notes = self.current, self.mask_layer.data.copy(), self.notes_edit.text()
-        meta = self.mask_layer.metadata.get("medseg", {})
-        labelmap = meta.get("labelmap") or meta["volume"].labelmap  # as edited, or as shown
+        info = LayerInfo.from_layer(self.mask_layer)
+        labelmap = info.labelmap or info.volume.labelmap  # as edited, or as shown
 
         def save():
             with self._write_lock:

@@ -19,6 +19,7 @@ from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
 
 T = TypeVar("T")
+INSTANCES = "instances"  # the name of a mask (and its Labels layer) of instance ids, not classes
 
 
 @dataclass

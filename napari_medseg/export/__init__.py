@@ -17,7 +17,7 @@ import numpy as np
 
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
-from napari_medseg.core.model import Volume
+from napari_medseg.core.model import INSTANCES, Volume
 from napari_medseg.formats.cvat import is_cvat_export
 
 FORMATS = ("cvat", "nifti", "coco", "dicom-seg", "slicer")
@@ -112,12 +112,12 @@ def item_from_case(
             raise ReadError(f"no curated mask for case {case.id!r}", mask_path(masks, case.id))
         classes = vol.array
     else:
-        own = [m for m in case.masks if m.name != "instances"]
+        own = [m for m in case.masks if m.name != INSTANCES]
         if not own:
             raise ReadError(f"case {case.id!r} has no mask to export (use --masks)", source)
         classes = own[0].array
         labelmap = own[0].labelmap or labelmap
-        inst = next((m for m in case.masks if m.name == "instances"), None)
+        inst = next((m for m in case.masks if m.name == INSTANCES), None)
         instances = inst.array if inst is not None else None
     image = window = None
     if with_image and ref is not None:

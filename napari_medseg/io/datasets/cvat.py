@@ -23,7 +23,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
-from napari_medseg.core.model import Case, Dataset, Source, Volume
+from napari_medseg.core.model import INSTANCES, Case, Dataset, Source, Volume
 from napari_medseg.formats.cvat import (
     CLASS_DIR,
     IMAGE_DIR,
@@ -342,7 +342,7 @@ class CvatMaskDataset(Dataset):
 
         masks = [
             vol("label", 0, label_dtype(self.labelmap), self.labelmap),
-            vol("instances", 1, np.uint8, LabelMap.from_names({})),
+            vol(INSTANCES, 1, np.uint8, LabelMap.from_names({})),
         ]
         images = []
         frame = self.export.slice_shape(case_id, images=True)
