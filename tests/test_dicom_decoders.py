@@ -144,3 +144,15 @@ def test_monochrome1_is_flagged_and_shown_inverted(tmp_path):
     assert "MONOCHROME1" in vol.metadata["photometric"]
     _, kwargs, _ = image_layer(vol, Case("c", [vol]))
     assert kwargs["colormap"] == "gray_r" and kwargs["rgb"] is False
+
+
+def test_measured_fastest_decoders_are_chosen():
+    from pydicom.uid import JPEGLosslessSV1
+
+    from napari_medseg.io.dicom_pixels import decoding_plugin
+
+    pytest.importorskip("gdcm")
+    pytest.importorskip("jpeg_ls")
+    assert decoding_plugin(JPEGLosslessSV1) == "gdcm"
+    assert decoding_plugin(JPEGLSLossless) == "pyjpegls"
+    assert decoding_plugin(JPEG2000Lossless) == ""  # pydicom's own order

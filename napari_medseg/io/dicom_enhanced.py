@@ -71,5 +71,7 @@ def frame_headers(hdr) -> list:
 
 def enhanced_frames(ds) -> np.ndarray:
     """Every frame's stored values, (frames, rows, cols)."""
-    arr = ds.pixel_array
+    from napari_medseg.io.dicom_pixels import decoded
+
+    arr = decoded(ds)
     return arr.reshape(int(ds.NumberOfFrames), int(ds.Rows), int(ds.Columns), *arr.shape[3:])

@@ -4,14 +4,37 @@ Uncompressed little-endian data is viewed directly (about twice as fast as pydic
 path) and brought to the stored range: bits outside ``BitsStored``/``HighBit`` are dropped
 (scanners leave overlays or noise there) and signed values are sign-extended. Everything else
 (big endian, deflated, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, RLE) goes through
-pydicom's decoders, which pylibjpeg and its libjpeg/openjpeg/rle plugins provide.
+pydicom's decoders, with the plugin measured fastest for each syntax when it is installed
+(benchmarks/bench_dicom.py; 512x512 CT slices): GDCM for JPEG (Lossless SV1 38 ms against
+libjpeg's 76 ms), CharLS (pyjpegls) for JPEG-LS; pydicom's default order otherwise, and
+whenever the preferred plugin refuses a file.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit / explicit VR
+JPEG = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57",
+        "1.2.840.10008.1.2.4.70")  # baseline, extended, lossless, lossless SV1  # fmt: skip
+JPEG_LS = ("1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81")
+FASTEST_PLUGIN = {**dict.fromkeys(JPEG, "gdcm"), **dict.fromkeys(JPEG_LS, "pyjpegls")}
+
+
+@cache
+def decoding_plugin(syntax: str) -> str:
+    """The fastest installed pydicom plugin for ``syntax`` ("" = pydicom's default order)."""
+    name = FASTEST_PLUGIN.get(syntax, "")
+    if not name:
+        return ""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return name if name in get_decoder(syntax).available_plugins else ""
+    except NotImplementedError:
+        return ""
 
 
 def transfer_syntax(ds) -> str:
@@ -51,4 +74,16 @@ def frame_values(ds, rows: int, cols: int) -> np.ndarray:
     if simple:
         raw = np.frombuffer(ds.PixelData, f"<u{bits // 8}", count=rows * cols)
         return fit_stored_bits(raw.reshape(rows, cols), stored, high_bit, signed)
+    return decoded(ds)
+
+
+def decoded(ds) -> np.ndarray:
+    """pydicom's decode of the whole pixel data, with the fastest plugin for the syntax."""
+    plugin = decoding_plugin(transfer_syntax(ds))
+    if plugin:
+        try:
+            ds.pixel_array_options(decoding_plugin=plugin)
+            return ds.pixel_array
+        except Exception:  # noqa: BLE001 - e.g. GDCM refuses 12-bit JPEG Extended: try them all
+            ds.pixel_array_options(decoding_plugin="")
     return ds.pixel_array
