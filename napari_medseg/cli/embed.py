@@ -7,13 +7,20 @@ import sys
 from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
 from napari_medseg.core.errors import MedsegError
 
-HELP = "compute and cache SAM image embeddings for every slice of a dataset"
+HELP = "compute and cache SAM / SAM 2.1 image embeddings for every slice of a dataset"
 
 
 def add_arguments(parser) -> None:
     add_dataset_arguments(parser)
     parser.add_argument(
-        "--checkpoint", metavar="CKPT", help="segment-anything .pth (default: the saved setting)"
+        "--checkpoint",
+        metavar="CKPT",
+        help="segment-anything .pth or SAM 2.1 .pt (default: the saved setting)",
+    )
+    parser.add_argument(
+        "--variant",
+        choices=("sam", "medsam", "sam2", "medsam2"),
+        help="checkpoint family: medsam (SAM ViT-B fine-tune), medsam2 (SAM 2.1, 512 px)",
     )
     parser.add_argument(
         "--cache", metavar="DIR", help="embedding cache folder (default: the saved setting)"
@@ -35,6 +42,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from napari_medseg.core.atomic import check_output_dir
     from napari_medseg.engines.sam import SamSession
+    from napari_medseg.engines.sam2 import Sam2Session
+    from napari_medseg.engines.sam2_model import is_sam2_checkpoint, load_sam2
     from napari_medseg.engines.sam_cache import EmbeddingCache
     from napari_medseg.engines.sam_model import load_sam
     from napari_medseg.engines.sam_settings import load_settings
@@ -49,18 +58,21 @@ def run(args) -> int:
         args.cache, None if args.cache_max_gb is None else args.cache_max_gb * 2**30
     )
     check_output_dir(cache.root, dataset.root)  # never a cache inside the data
-    sam = load_sam(checkpoint, args.device)
+    if is_sam2_checkpoint(checkpoint):
+        sam, session_type, options = (
+            load_sam2(checkpoint, args.device, args.variant),
+            Sam2Session,
+            {},
+        )
+    else:
+        sam, session_type = load_sam(checkpoint, args.device), SamSession
+        options = {"batch_size": args.batch_size, "precision": args.precision}
     print(f"{sam.model_type} on {sam.device}, cache {cache.root}", file=sys.stderr)
     encoded, failed = 0, 0
     for cid in ids:
         try:
-            session = SamSession.for_case(
-                sam,
-                dataset.load_case(cid),
-                mapping,
-                cache=cache,
-                batch_size=args.batch_size,
-                precision=args.precision,
+            session = session_type.for_case(
+                sam, dataset.load_case(cid), mapping, cache=cache, **options
             )
             n = session.embed()
         except MedsegError as exc:

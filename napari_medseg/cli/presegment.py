@@ -13,7 +13,7 @@ from napari_medseg.cli._common import (
 )
 from napari_medseg.engines.base import ENGINES, engine_options
 
-HELP = "pre-segment every case with the U-Net, SAM or a threshold; masks go to OUT/<case id>.nii.gz"
+HELP = "pre-segment every case (U-Net, SAM, SAM 2.1 or a threshold) into OUT/<case id>.nii.gz"
 
 
 def add_arguments(parser) -> None:
@@ -22,8 +22,13 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--out", required=True, metavar="DIR", help="output folder (outside the source data)"
     )
-    model = parser.add_argument_group("unet / sam")
+    model = parser.add_argument_group("unet / sam / sam2")
     model.add_argument("--checkpoint", metavar="CKPT", help="model weights (.pt / .pth)")
+    model.add_argument(
+        "--variant",
+        choices=("sam", "medsam", "sam2", "medsam2"),
+        help="checkpoint family: medsam (sam engine), medsam2 (sam2 engine, 512 px)",
+    )
     model.add_argument("--cache", metavar="DIR", help="SAM embedding cache folder")
     model.add_argument("--prompts", metavar="JSON", help="SAM prompts file")
     model.add_argument(

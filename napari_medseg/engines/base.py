@@ -23,6 +23,7 @@ from napari_medseg.core.model import Case
 # parameters are the engine's options (see engine_options). A new engine is one line here.
 ENGINES: dict[str, str] = {
     "sam": "napari_medseg.engines.sam:SamEngine.from_options",
+    "sam2": "napari_medseg.engines.sam2:Sam2Engine.from_options",
     "unet": "napari_medseg.engines.unet:UNetEngine.from_options",
     "threshold": "napari_medseg.engines.threshold:ThresholdEngine.from_options",
 }

@@ -44,6 +44,17 @@ class Prediction:
     low_res: np.ndarray  # (1, h, w) logits, usable as the next prompt's mask_input
 
 
+def case_stack(case: Case, mapping: list[ChannelSpec] | None = None) -> tuple[np.ndarray, list]:
+    """The (z, y, x, 3) uint8 stack SAM sees of ``case`` (images on the reference grid) and
+    the windows used for each input channel."""
+    ref = case.reference_image()
+    grid = ref.shape[: ref.spatial_ndim]
+    sources = [
+        s for s in source_channels(case.images) if s.volume.shape[: s.volume.spatial_ndim] == grid
+    ]
+    return sam_stack(sources, mapping or default_mapping(sources))
+
+
 class SamSession:
     """One image stack (z, y, x, 3 uint8) ready for prompting with one SAM model."""
 
@@ -66,15 +77,7 @@ class SamSession:
     @classmethod
     def for_case(cls, sam: LoadedSam, case: Case, mapping: list[ChannelSpec] | None = None, **kw):
         """A session on ``case``'s images (on the reference grid) with a channel mapping."""
-        ref = case.reference_image()
-        grid = ref.shape[: ref.spatial_ndim]
-        sources = [
-            s
-            for s in source_channels(case.images)
-            if s.volume.shape[: s.volume.spatial_ndim] == grid
-        ]
-        mapping = mapping or default_mapping(sources)
-        stack, windows = sam_stack(sources, mapping)
+        stack, windows = case_stack(case, mapping)
         return cls(sam, stack, meta={"case": case.id, "channels": windows}, **kw)
 
     @property

@@ -249,6 +249,10 @@ def load_sam(checkpoint: str | os.PathLike, device: str | None = None) -> Loaded
     if key in _MODELS:
         return _MODELS[key]
     state = _read_state(path)
+    if any(k.startswith("image_encoder.trunk.") for k in state):
+        raise MedsegError(
+            "this is a SAM 2.1 checkpoint, not SAM 1 (segment-anything); use --engine sam2", path
+        )
     config = infer_config(state, path)
     model = build_sam(config)
     try:
