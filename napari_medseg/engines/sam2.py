@@ -299,7 +299,6 @@ class Sam2Engine(SamEngine):
         device=None,
         variant=None,
         seed_from_masks=False,
-        **ignored,
     ) -> Sam2Engine:
         if not checkpoint:
             raise MedsegError("the sam2 engine needs --checkpoint PATH (a local SAM 2.1 .pt file)")

@@ -36,7 +36,7 @@ UID_KEYS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
 TYPE2_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
               "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName")  # fmt: skip
 # Engines that need a person's prompts are semi-automatic; the others run unattended.
-SEMIAUTOMATIC_ENGINES = {"sam"}
+SEMIAUTOMATIC_ENGINES = {"sam", "sam2"}
 
 
 @dataclass
