@@ -151,7 +151,13 @@ class Sam2Session:
             self._levels(z)
             if progress:
                 progress(done, len(todo))
+        self.trim_cache()
         return self.encoded - before
+
+    def trim_cache(self) -> None:
+        """Keep the disk cache within its bound (after a run of encodes)."""
+        if self.cache is not None and self.encoded:
+            self.cache.trim()
 
     def predict(self, prompt: Prompt, multimask: bool = True) -> Prediction:
         """The best-scoring mask of ``SAM2ImagePredictor`` for ``prompt`` on its slice."""
@@ -281,6 +287,7 @@ class Sam2Track:
                 break
         if progress:
             progress(n, n)
+        self.session.trim_cache()
         return out
 
 
