@@ -17,6 +17,7 @@ from napari_medseg.core.labelmap_store import apply_edits
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.layers import METADATA_KEY, LayerInfo, acquisition_axis, case_layers
+from napari_medseg.viewing import CYCLE_KEY, apply_ct_preset, cycle_ct_preset, name_axes
 
 if TYPE_CHECKING:
     import napari
@@ -28,13 +29,26 @@ class ViewerState:
     dataset_changed = Signal(object)  # Dataset
     case_shown = Signal(object)  # Case
     statuses_changed = Signal(dict)  # {case id: status}
+    window_changed = Signal(str)  # CT window preset name
 
     def __init__(self, viewer: napari.Viewer):
         self._viewer = weakref.ref(viewer)
         self.dataset: Dataset | None = None
         self.case: Case | None = None
         self.statuses: dict[str, str] = {}
+        viewer.bind_key(CYCLE_KEY, lambda _v: self.cycle_window(), overwrite=True)
         viewer.dims.events.order.connect(lambda _: keep_superior_up(viewer))
+
+    def cycle_window(self) -> str | None:
+        """Next CT window preset on every CT layer (bound to ``Shift-W``)."""
+        name = cycle_ct_preset(self.viewer)
+        if name is not None:
+            self.window_changed.emit(name)
+        return name
+
+    def set_window(self, name: str) -> None:
+        if apply_ct_preset(self.viewer, name):
+            self.window_changed.emit(name)
 
     @property
     def viewer(self) -> napari.Viewer:
@@ -72,6 +86,7 @@ class ViewerState:
         for data, kwargs, kind in layers:
             getattr(viewer, f"add_{kind}")(data, **kwargs)
         self.case = case
+        name_axes(viewer, case)
         if case.images:
             show_acquisition_plane(viewer, case.images[0])
         if slice_index is not None and viewer.dims.ndim >= 3:
@@ -91,6 +106,7 @@ class ViewerState:
             if info.role == "image" and info.opened:
                 show_acquisition_plane(self.viewer, info.volume)
             self.case = self.dataset.load_case(info.case)  # headers only; layers hold voxels
+            name_axes(self.viewer, self.case)
             self.case_shown.emit(self.case)
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -21,7 +22,9 @@ from qtpy.QtWidgets import (
 
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.core.intensity import CT_PRESETS
 from napari_medseg.viewer_state import state_for
+from napari_medseg.viewing import CYCLE_KEY
 
 if TYPE_CHECKING:
     import napari
@@ -63,13 +66,23 @@ class CaseBrowserWidget(QWidget):
         self.table.setMinimumHeight(180)
         self.table.cellDoubleClicked.connect(lambda row, _col: self.open_row(row))
 
+        self.window_combo = QComboBox()
+        self.window_combo.addItems(list(CT_PRESETS))
+        self.window_combo.setToolTip(f"CT window/level preset ({CYCLE_KEY} cycles)")
+        self.window_combo.currentTextChanged.connect(self.state.set_window)
+        self.state.window_changed.connect(self._window_shown)
+
         top = QHBoxLayout()
         top.addWidget(self.path_edit)
         top.addWidget(browse)
+        window_row = QHBoxLayout()
+        window_row.addWidget(QLabel(f"CT window ({CYCLE_KEY})"))
+        window_row.addWidget(self.window_combo, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.info)
         layout.addWidget(self.table)
+        layout.addLayout(window_row)
 
         self.state.dataset_changed.connect(self._fill)
         self.state.case_shown.connect(self._select)
@@ -79,6 +92,11 @@ class CaseBrowserWidget(QWidget):
             self.state.adopt_layer(layer)
         if self.state.dataset is not None:
             self._fill(self.state.dataset)
+
+    def _window_shown(self, name: str) -> None:
+        self.window_combo.blockSignals(True)
+        self.window_combo.setCurrentText(name)
+        self.window_combo.blockSignals(False)
 
     def keyPressEvent(self, event):  # noqa: N802 - Qt override
         if event.key() in (Qt.Key_Return, Qt.Key_Enter) and self.table.currentRow() >= 0:

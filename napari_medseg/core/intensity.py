@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-CT_WINDOW = (-160.0, 240.0)  # soft-tissue window: W 400, L 40
+# CT windows as (low, high) HU, from the usual width/level: soft tissue W400 L40, lung W1500
+# L-600, bone W1800 L400, brain W80 L40.
+CT_PRESETS = {
+    "soft tissue": (-160.0, 240.0),
+    "lung": (-1350.0, 150.0),
+    "bone": (-500.0, 1300.0),
+    "brain": (0.0, 80.0),
+}
+CT_WINDOW = CT_PRESETS["soft tissue"]
 PET_SUV_RANGE = (0.0, 6.0)
 
 
