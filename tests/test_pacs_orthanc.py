@@ -143,6 +143,7 @@ def test_unreachable_server(tmp_path, capsys):
 
 
 def test_study_vanishing_mid_retrieve_leaves_a_consistent_resumable_cache(orthanc, tmp_path):
+    """Resuming a partly cached series (instance by instance) while the study is deleted."""
     import pydicom
 
     from napari_medseg.pacs.client import Auth, PacsError, Server
@@ -158,15 +159,19 @@ def test_study_vanishing_mid_retrieve_leaves_a_consistent_resumable_cache(orthan
     ]
     server = Server.parse(orthanc, Auth(USER, PASSWORD))
     cache = tmp_path / "cache"
+    first = pydicom.dcmread(files[0], stop_before_pixels=True)  # from an earlier, cut-off run
+    earlier = cache / study_uid / first.SeriesInstanceUID / f"{first.SOPInstanceUID}.dcm"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(files[0].read_bytes())
 
     def delete_after_first(done: int, total: int) -> None:
-        if done == 1:
+        if done == 2:
             orthanc_rest(orthanc, "DELETE", f"/studies/{orthanc_id}")
 
     with pytest.raises(PacsError, match="no longer on .* run again to resume"):
         retrieve_study(server, study_uid, cache, progress=delete_after_first, workers=1)
     kept = [f for f in cache.rglob("*") if f.is_file() and f.name != RECORD]
-    assert 1 <= len(kept) < 8
+    assert 2 <= len(kept) < 8
     for f in kept:  # every file in the cache is a whole instance; no temporary left behind
         assert f.suffix == ".dcm" and not f.name.startswith(".")
         pydicom.dcmread(f).pixel_array  # noqa: B018
@@ -205,3 +210,26 @@ def test_server_answering_garbage(tmp_path, capsys):
         assert not (tmp_path / "c").exists()
     finally:
         httpd.shutdown()
+
+
+def test_study_deleted_after_listing(orthanc, tmp_path):
+    """The series answer is 404: the instance fetch names what is gone; nothing is written."""
+    import pydicom
+
+    from napari_medseg.pacs.client import Auth, PacsError, Server
+    from napari_medseg.pacs.retrieve import retrieve_study
+
+    files = ct_study(tmp_path / "scanner", "GONE02", n=4)
+    upload(orthanc, files, (USER, PASSWORD))
+    study_uid = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    studies = orthanc_rest(orthanc, "GET", "/studies?expand")
+    (oid,) = [s["ID"] for s in studies if s["MainDicomTags"]["StudyInstanceUID"] == study_uid]
+
+    def delete_now(done: int, total: int) -> None:
+        if done == 0:
+            orthanc_rest(orthanc, "DELETE", f"/studies/{oid}")
+
+    with pytest.raises(PacsError, match="no longer on .* 0 of 4 instances"):
+        retrieve_study(Server.parse(orthanc, Auth(USER, PASSWORD)), study_uid, tmp_path / "c",
+                       progress=delete_now)  # fmt: skip
+    assert not list((tmp_path / "c").rglob("*.dcm"))
