@@ -91,11 +91,11 @@ def test_export_widget_cvat_round_trip(make_napari_viewer, qtbot, msd_brain, tmp
 
 
 def test_export_widget_refusal_is_a_message(make_napari_viewer, qtbot, msd_brain, monkeypatch):
-    from napari_medseg._qt import export_widget
+    from napari_medseg._qt import _jobs
     from napari_medseg._qt.export_widget import ExportWidget
 
     errors = []
-    monkeypatch.setattr(export_widget, "report_error", lambda exc: errors.append(str(exc)))
+    monkeypatch.setattr(_jobs, "report_error", lambda exc: errors.append(str(exc)))
     viewer = make_napari_viewer()
     _open_brain(viewer, msd_brain)
     widget = ExportWidget(viewer)

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,6 +27,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import INSTANCES
@@ -50,17 +49,10 @@ def _case_of(layer) -> str | None:
     return LayerInfo.from_layer(layer).case
 
 
-class _Progress(QObject):
-    """Carries progress from the worker thread to the GUI thread (queued signal)."""
-
-    changed = Signal(int, int)
-
-
 class ExportWidget(QWidget):
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self._workers: list = []
         self.last_written: list[Path] = []
 
         self.layer_combo = QComboBox()
@@ -91,8 +83,7 @@ class ExportWidget(QWidget):
         self.progress = QProgressBar()
         self.status = QLabel()
         self.status.setWordWrap(True)
-        self._signal = _Progress()
-        self._signal.changed.connect(self._progress)
+        self.jobs = Jobs(self, bar=self.progress)
 
         form = QFormLayout()
         form.addRow("Labels layer", self.layer_combo)
@@ -153,10 +144,6 @@ class ExportWidget(QWidget):
         if path:
             self.out_edit.setText(path)
 
-    def _progress(self, done: int, total: int) -> None:
-        self.progress.setMaximum(max(total, 1))
-        self.progress.setValue(done)
-
     def _layer(self):
         name = self.layer_combo.currentText()
         layer = next((lay for lay in self.viewer.layers if lay.name == name), None)
@@ -204,21 +191,15 @@ class ExportWidget(QWidget):
             kwargs["algorithm"] = Algorithm.of_engine(engine)
 
         def run():
-            return export_masks(
-                fmt, out, [item], labelmap, progress=self._signal.changed.emit, **kwargs
-            )
+            return export_masks(fmt, out, [item], labelmap, progress=self.jobs.progress, **kwargs)
 
         self.export_button.setEnabled(False)
         self.status.setText(f"exporting {item.case_id} as {fmt}…")
-        worker = create_worker(
+        return self.jobs.start(
             run,
-            _connect={
-                "returned": lambda written: self._done(written, item.case_id, fmt),
-                "errored": self._failed,
-            },
+            returned=lambda written: self._done(written, item.case_id, fmt),
+            failed=self._failed,
         )
-        self._workers = [w for w in self._workers if w.is_running] + [worker]
-        return worker
 
     def _done(self, written: list[Path], case_id: str, fmt: str) -> None:
         self.last_written = list(written)
@@ -228,7 +209,6 @@ class ExportWidget(QWidget):
     def _failed(self, exc: BaseException) -> None:
         self.export_button.setEnabled(True)
         self.status.setText(f"export failed: {exc}")
-        report_error(exc)
 
     def import_cvat(self, path: str | None = None) -> list:
         """Add a CVAT export's class and instance masks as Labels layers on the layer's grid."""

@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from napari.qt.threading import create_worker
-from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -27,6 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
@@ -59,14 +58,11 @@ def load_with_mask(state, masks: Path, case_id: str):
 class QAWidget(QWidget):
     """Dock widget: QA of a folder of masks against the dataset (or a reference folder)."""
 
-    progressed = Signal(int, int)
-
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.state = state_for(napari_viewer)
         self.results: list[CaseQA] = []
-        self._workers: list = []
 
         self.masks_edit = QLineEdit(placeholderText="folder of <case id>.nii.gz masks")
         self.reference_edit = QLineEdit(
@@ -114,7 +110,7 @@ class QAWidget(QWidget):
         layout.addWidget(self.bar)
         layout.addWidget(self.table)
         layout.addWidget(self.info)
-        self.progressed.connect(self._progress)
+        self.jobs = Jobs(self, bar=self.bar)
 
     def _browse(self, edit: QLineEdit) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a folder")
@@ -146,7 +142,7 @@ class QAWidget(QWidget):
 
         def job():
             results = run_qa(
-                dataset, masks, reference=reference, options=options, progress=self.progressed.emit
+                dataset, masks, reference=reference, options=options, progress=self.jobs.progress
             )
             if report:
                 write_report(results, report, run=run_info(dataset.root, masks, reference, options))
@@ -155,20 +151,12 @@ class QAWidget(QWidget):
         self.run_button.setEnabled(False)
         self.bar.setValue(0)
         self.info.setText("Running QA…")
-        worker = create_worker(
+        return self.jobs.start(
             job,
-            _connect={
-                "returned": self._done,
-                "errored": self._failed,
-                "finished": lambda: self.run_button.setEnabled(True),
-            },
+            returned=self._done,
+            failed=self._failed,
+            finished=lambda: self.run_button.setEnabled(True),
         )
-        self._workers = [w for w in self._workers if w.is_running] + [worker]
-        return worker
-
-    def _progress(self, done: int, total: int) -> None:
-        self.bar.setMaximum(total)
-        self.bar.setValue(done)
 
     def _done(self, results: list[CaseQA]) -> None:
         self.results = [r for r in results if r.flags]
@@ -194,18 +182,14 @@ class QAWidget(QWidget):
         res = self.results[row]
         masks = Path(self.masks_edit.text().strip())
         self.info.setText(f"Opening {res.case}…")
-        worker = create_worker(
+        return self.jobs.start(
             load_with_mask,
             self.state,
             masks,
             res.case,
-            _connect={
-                "returned": lambda loaded: self._opened(loaded, res),
-                "errored": self._failed,
-            },
+            returned=lambda loaded: self._opened(loaded, res),
+            failed=self._failed,
         )
-        self._workers = [w for w in self._workers if w.is_running] + [worker]
-        return worker
 
     def _opened(self, loaded, res: CaseQA) -> None:
         self.state.show(loaded, res.first_slice)
@@ -218,4 +202,3 @@ class QAWidget(QWidget):
     def _failed(self, exc) -> None:
         self.bar.setValue(0)
         self.info.setText(str(exc))
-        report_error(exc)
