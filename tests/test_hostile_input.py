@@ -53,11 +53,12 @@ def tree(root: Path) -> dict[str, str]:
     return out
 
 
-def refused(proc: subprocess.CompletedProcess, names: str) -> str:
-    """The CLI refused with exit code 2 and one line that names ``names``; no traceback."""
+def refused(proc: subprocess.CompletedProcess, names: str, rc: int = 2) -> str:
+    """The CLI refused with exit code ``rc`` (1: a case failed, the others were reported) and
+    one line that names ``names``; no traceback."""
     assert "Traceback" not in proc.stderr, proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert proc.returncode == rc, (proc.returncode, proc.stderr)
     assert len(lines) == 1, proc.stderr
     assert names in lines[0], lines[0]
     return lines[0]
@@ -283,3 +284,85 @@ def test_leftovers_of_a_killed_run_are_removed(world):
     proc = cli("export", ds, "--format", "cvat", "--out", world / "exp")
     assert proc.returncode == 0, proc.stderr
     assert not tmp_dir.exists()
+
+
+# -- 3. bounded resources ----------------------------------------------------------------------------
+def _nifti_claiming(path: Path, shape) -> Path:
+    """A NIfTI whose header claims ``shape`` but holds a few voxels."""
+    import nibabel as nib
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_dtype(np.int16)
+    hdr.set_data_shape(shape)
+    hdr["vox_offset"] = 352
+    path.write_bytes(hdr.binaryblock + b"\0" * 4 + np.zeros(8, np.int16).tobytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("shape", "env"),
+    [((30_000, 30_000, 30_000), {}), ((200, 200, 200), {"NAPARI_MEDSEG_MAX_BYTES": "1M"})],
+)
+def test_header_sizes_checked_before_allocating(world, shape, env):
+    path = _nifti_claiming(world / "data" / "huge.nii", shape)
+    before = tree(world)
+    line = refused(cli("info", path, "--case", "huge", env=env), "huge.nii", rc=1)
+    assert "would need" in line and "NAPARI_MEDSEG_MAX_BYTES" in line
+    assert tree(world) == before
+
+
+def test_absurd_unet_config_refused(world):
+    import torch
+
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    ckpt = world / "model.pt"
+    torch.save({"state_dict": {}, "config": {"init_features": 10**6}}, ckpt)
+    line = refused(cli("presegment", ds, "--engine", "unet", "--checkpoint", ckpt, "--out",
+                       world / "out", "--workers", "0"), "model.pt")  # fmt: skip
+    assert "init_features=1000000" in line and "would need" in line
+    torch.save({"state_dict": {}, "config": {"init_features": "wide"}}, ckpt)
+    assert "init_features" in refused(
+        cli("presegment", ds, "--engine", "unet", "--checkpoint", ckpt, "--out", world / "out",
+            "--workers", "0"), "model.pt")  # fmt: skip
+
+
+# -- CVAT imports: ambiguity, encodings, damaged members, zip bombs ----------------------------------
+@pytest.fixture
+def cvat_export(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    out = world / "data" / "cvat"
+    assert cli("export", ds, "--format", "cvat", "--out", out).returncode == 0
+    return out
+
+
+def test_cvat_shared_label_colour_refused(cvat_export):
+    lm = cvat_export / "labelmap.txt"
+    lines = lm.read_text().splitlines()
+    lines.append("other:" + lines[-1].split(":")[1] + "::")
+    lm.write_text("\n".join(lines) + "\n")
+    assert "shared by labels" in refused(cli("info", cvat_export), "labelmap.txt")
+
+
+def test_cvat_damaged_files_refused(cvat_export):
+    subset = cvat_export / "ImageSets" / "Segmentation" / "default.txt"
+    good = subset.read_bytes()
+    subset.write_bytes(good + "caf\u00e9\n".encode("latin-1"))
+    assert "not UTF-8" in refused(cli("info", cvat_export), "default.txt")
+    subset.write_bytes(good)
+    png = sorted((cvat_export / "SegmentationClass").rglob("*.png"))[0]
+    png.write_bytes(b"\x89PNG garbage")
+    before = tree(cvat_export.parent)
+    refused(cli("info", cvat_export, "--case", png.parent.name), png.name, rc=1)
+    assert tree(cvat_export.parent) == before
+
+
+def test_cvat_zip_bomb_refused(world, cvat_export):
+    import zipfile
+
+    bomb = world / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(cvat_export.rglob("*")):
+            if p.is_file() and p.name != "labelmap.txt":
+                zf.write(p, p.relative_to(cvat_export).as_posix())
+        zf.writestr("labelmap.txt", (cvat_export / "labelmap.txt").read_text() + "#" * 2**22)
+    assert "zip bomb" in refused(cli("info", bomb), "bomb.zip")

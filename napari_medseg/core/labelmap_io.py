@@ -116,6 +116,13 @@ def parse_cvat(
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ReadError(f"label names repeated: {dup}", path)
+    colors = [c for _, c in out if c is not None]
+    shared = next((c for c in colors if colors.count(c) > 1), None)
+    if shared is not None:
+        who = [n for n, c in out if c == shared]
+        raise ReadError(
+            f"colour {shared} is shared by labels {who}: their pixels cannot be told apart", path
+        )
     return out
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.limits import check_array
 
 T = TypeVar("T")
 INSTANCES = "instances"  # the name of a mask (and its Labels layer) of instance ids, not classes
@@ -89,9 +90,10 @@ class Volume:
     @property
     def array(self) -> np.ndarray:
         if self._array is None:
+            where = self.source.path if self.source else self.name
+            check_array(self.shape, self.dtype, f"image {self.name!r}", where)  # header sizes
             arr = self.loader()
             if tuple(arr.shape) != tuple(self.shape):
-                where = self.source.path if self.source else self.name
                 raise ReadError(f"expected shape {self.shape}, file holds {arr.shape}", where)
             self._array = arr
         return self._array

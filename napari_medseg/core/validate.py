@@ -6,11 +6,11 @@ import json
 import os
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from napari_medseg.core.errors import ReadError
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 
 
 class Lenient(BaseModel):
@@ -28,9 +28,10 @@ def field_name(loc: tuple) -> str:
 
 
 def validated(model: type[M], data, path: str | os.PathLike) -> M:
-    """``data`` as ``model``, or :class:`ReadError` naming ``path`` and the first bad field."""
+    """``data`` as ``model`` (a pydantic model or a dataclass), or :class:`ReadError` naming
+    ``path`` and the first bad field."""
     try:
-        return model.model_validate(data)
+        return TypeAdapter(model).validate_python(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         got = err.get("input")

@@ -23,6 +23,8 @@ from torch import nn
 from napari_medseg.core.atomic import atomic_path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.limits import check_bytes
+from napari_medseg.core.validate import validated
 
 # The LGG FLAIR-abnormality network: the Kaggle TIFFs' three channels, in file order.
 LGG_CHANNELS = ["pre-contrast", "FLAIR", "post-contrast"]
@@ -142,7 +144,15 @@ class UNetConfig:
         )
 
 
-def build_model(config: UNetConfig) -> UNet:
+def build_model(config: UNetConfig, path: str | Path | None = None) -> UNet:
+    """The network for ``config``, refused when its sizes are not positive or its weights
+    would not fit in memory (a checkpoint's config decides them)."""
+    sizes = (config.in_channels, config.out_channels, config.init_features)
+    if min(sizes) < 1:
+        raise ReadError(f"U-Net channels and features must be positive, got {sizes}", path)
+    f = config.init_features  # 7.76 M parameters at f=32 (Buda et al.): ~7600 f^2 + channels
+    params = 7600 * f * f + 9 * f * config.in_channels + f * config.out_channels
+    check_bytes(4 * params, f"a U-Net with init_features={f}", path)
     return UNet(config.in_channels, config.out_channels, config.init_features)
 
 
@@ -176,16 +186,13 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> tuple[UNet, UNetCon
         raise ReadError(f"not a U-Net checkpoint (holds {type(obj).__name__})", path)
     if "state_dict" in obj:
         state = obj["state_dict"]
-        try:
-            config = UNetConfig(**obj.get("config", {}))
-        except TypeError as exc:
-            raise ReadError(f"bad U-Net config in checkpoint ({exc})", path) from exc
+        config = validated(UNetConfig, obj.get("config", {}), path)
     else:
         state = obj
         if state and all(str(k).startswith("module.") for k in state):  # saved from DataParallel
             state = {k[len("module.") :]: v for k, v in state.items()}
         config = _bare_config(state, path)
-    model = build_model(config)
+    model = build_model(config, path)
     try:
         model.load_state_dict(state)
     except (RuntimeError, KeyError) as exc:

@@ -23,6 +23,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
+from napari_medseg.core.limits import check_bytes
 from napari_medseg.core.model import INSTANCES, Case, Dataset, Source, Volume
 from napari_medseg.formats.cvat import (
     CLASS_DIR,
@@ -37,6 +38,7 @@ from napari_medseg.formats.cvat import (
 from napari_medseg.formats.slices import PREFIXES, SLICE_NAME, put
 from napari_medseg.io.datasets._common import visible
 
+ZIP_RATIO, ZIP_RATIO_FROM = 200, 2**20  # members over 1 MiB may expand at most 200 times
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -89,10 +91,31 @@ class _Files:
             }
 
     def read(self, name: str) -> bytes:
+        """A member's bytes; zip members are checked for size and compression ratio first."""
         try:
-            return self.zip.read(name) if self.zip is not None else (self.path / name).read_bytes()
-        except (KeyError, OSError) as exc:
+            if self.zip is None:
+                return (self.path / name).read_bytes()
+            info = self.zip.getinfo(name)
+            check_bytes(info.file_size, f"zip member {name}", self.path)
+            if info.file_size > ZIP_RATIO_FROM and info.file_size > ZIP_RATIO * max(
+                info.compress_size, 1
+            ):
+                raise ReadError(
+                    f"zip member {name} expands {info.file_size // max(info.compress_size, 1)}"
+                    f" times (a zip bomb?); refusing the archive",
+                    self.path,
+                )
+            return self.zip.read(name)
+        except (KeyError, OSError, zipfile.BadZipFile) as exc:
             raise ReadError(f"cannot read {name} ({exc})", self.path) from exc
+
+    def text(self, name: str) -> str:
+        try:
+            return self.read(name).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ReadError(
+                f"{name}: not UTF-8 text (byte {exc.start}: {exc.reason})", self.path
+            ) from None
 
 
 def decode(data: bytes, where: str) -> np.ndarray:
@@ -149,9 +172,7 @@ class CvatExport:
         if root is None:
             raise ReadError("no labelmap.txt next to a SegmentationClass/ folder", self.path)
         self.root = root
-        self.entries = parse_cvat(
-            self.files.read(root + LABELMAP_FILE).decode("utf-8"), self.path / LABELMAP_FILE
-        )
+        self.entries = parse_cvat(self.files.text(root + LABELMAP_FILE), self.path / LABELMAP_FILE)
 
     def labelmap(self, reference: LabelMap | None = None) -> LabelMap:
         return labelmap_from_cvat(self.entries, reference)
@@ -164,7 +185,7 @@ class CvatExport:
             rest = name[len(prefix) :] if name.startswith(prefix) else ""
             if not rest.endswith(".txt") or "/" in rest or "_" in rest:
                 continue
-            for line in self.files.read(name).decode("utf-8").splitlines():
+            for line in self.files.text(name).splitlines():
                 line = line.strip()
                 if line and not line.startswith("#"):
                     out[line.split()[0]] = None
@@ -221,9 +242,15 @@ class CvatExport:
                 else (self._find(CLASS_DIR, iid) or self._find(OBJECT_DIR, iid))
             )
             if name:
-                with Image.open(io.BytesIO(self.files.read(name))) as im:
-                    bands = len(im.getbands()) if im.mode != "P" else 3
-                    return (im.size[1], im.size[0]) + ((bands,) if images and bands > 1 else ())
+                try:
+                    with Image.open(io.BytesIO(self.files.read(name))) as im:
+                        bands = len(im.getbands()) if im.mode != "P" else 3
+                        hw = (im.size[1], im.size[0])
+                except ReadError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - any PIL failure is a bad file
+                    raise ReadError(f"{name}: not a readable image ({exc})", self.path) from None
+                return hw + ((bands,) if images and bands > 1 else ())
         return None
 
     def case_shape(self, case_id: str) -> tuple[int, ...]:
