@@ -65,7 +65,7 @@ def run(args) -> int:
             {},
         )
     else:
-        sam, session_type = load_sam(checkpoint, args.device), SamSession
+        sam, session_type = load_sam(checkpoint, args.device, args.variant), SamSession
         options = {"batch_size": args.batch_size, "precision": args.precision}
     print(f"{sam.model_type} on {sam.device}, cache {cache.root}", file=sys.stderr)
     encoded, failed = 0, 0

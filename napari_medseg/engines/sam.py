@@ -21,6 +21,7 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case
 from napari_medseg.engines.base import Progress, SegmentationResult
+from napari_medseg.engines.medsam import mask_from_logits, scale_xy
 from napari_medseg.engines.sam_cache import EmbeddingCache, now_iso, slice_key
 from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_embed import encode_batches
@@ -151,16 +152,25 @@ class SamSession:
         model, dev = self.sam.model, self.sam.device
         size = self.shape
         resize = ResizeLongestSide(self.sam.config.img_size)
+        medsam = self.sam.variant == "medsam"
+        if medsam:  # MedSAM stretches the slice to the square input; one mask
+            multimask = False
+
+        def to_input(xy: np.ndarray) -> np.ndarray:
+            if medsam:
+                return scale_xy(xy, size, self.sam.config.img_size)
+            return resize.apply_coords(xy, size)
+
         points = boxes = masks = None
         if len(prompt.points):
-            xy = resize.apply_coords(prompt.points[:, ::-1], size)
+            xy = to_input(prompt.points[:, ::-1])
             points = (
                 torch.as_tensor(xy[None], dtype=torch.float, device=dev),
                 torch.as_tensor(prompt.point_labels[None], dtype=torch.int, device=dev),
             )
         if prompt.box is not None:
             y0, x0, y1, x1 = prompt.box
-            xyxy = resize.apply_boxes(np.array([[x0, y0, x1, y1]], float), size)
+            xyxy = to_input(np.array([[x0, y0], [x1, y1]], float)).reshape(1, 4)
             boxes = torch.as_tensor(xyxy, dtype=torch.float, device=dev)
         if prompt.mask_input is not None:
             masks = torch.as_tensor(prompt.mask_input[None], dtype=torch.float, device=dev)
@@ -176,6 +186,9 @@ class SamSession:
             )
             best = int(torch.argmax(iou[0]))
             low = low[:, best : best + 1]
+            if medsam:
+                mask = mask_from_logits(low, size)
+                return Prediction(mask, float(iou[0, best]), low[0].cpu().numpy())
             # Upscale only the chosen mask, as Sam.postprocess_masks does.
             up = F.interpolate(
                 low, (model.image_encoder.img_size,) * 2, mode="bilinear", align_corners=False
@@ -274,6 +287,7 @@ class SamEngine:
         cache=None,
         prompts=None,
         device=None,
+        variant=None,
         seed_from_masks=False,
     ) -> SamEngine:
         if not checkpoint:
@@ -282,7 +296,11 @@ class SamEngine:
             )
         stored, names = load_prompts(prompts) if prompts else ({}, {})
         return cls(
-            load_sam(checkpoint, device), EmbeddingCache(cache), stored, names, seed_from_masks
+            load_sam(checkpoint, device, variant),
+            EmbeddingCache(cache),
+            stored,
+            names,
+            seed_from_masks,
         )
 
     def case_prompts(self, case: Case) -> tuple[list[Prompt], LabelMap, str]:

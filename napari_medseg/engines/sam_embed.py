@@ -1,4 +1,5 @@
-"""Batched SAM image encoding, with exactly ``SamPredictor.set_image``'s preprocessing.
+"""Batched SAM image encoding, with exactly ``SamPredictor.set_image``'s preprocessing
+(or MedSAM's, see :mod:`napari_medseg.engines.medsam`).
 
 Each slice is resized with ``ResizeLongestSide.apply_image`` and normalised and padded with
 ``Sam.preprocess``, as the stock predictor does, but slices go through the image encoder in
@@ -13,15 +14,20 @@ from collections.abc import Callable
 import numpy as np
 
 from napari_medseg.core.errors import MedsegError
+from napari_medseg.engines.medsam import preprocess as medsam_input
 from napari_medseg.engines.sam_model import LoadedSam
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def preprocess(sam: LoadedSam, images_u8: np.ndarray):
-    """(n, y, x, 3) uint8 slices -> the (n, 3, S, S) normalised, padded encoder input."""
+    """(n, y, x, 3) uint8 slices -> the (n, 3, S, S) normalised, padded encoder input
+    (MedSAM's own preprocessing for a ``medsam`` checkpoint)."""
     import torch
     from segment_anything.utils.transforms import ResizeLongestSide
+
+    if sam.variant == "medsam":
+        return torch.as_tensor(medsam_input(images_u8, sam.config.img_size), device=sam.device)
 
     resize = ResizeLongestSide(sam.config.img_size)
     resized = np.stack([resize.apply_image(np.ascontiguousarray(im)) for im in images_u8])

@@ -20,6 +20,7 @@ from napari_medseg.engines.device import pick_device
 
 # (embed_dim, depth) of the published image encoders at 1024 px.
 KNOWN_MODELS = {(768, 12): "vit_b", (1024, 24): "vit_l", (1280, 32): "vit_h"}
+VARIANTS = ("sam", "medsam")
 DECODER_HEADS = 8  # not recoverable from shapes; every published SAM uses 8
 
 
@@ -58,6 +59,7 @@ class LoadedSam:
     config: SamConfig
     fingerprint: str  # content fingerprint of the checkpoint file
     path: Path
+    variant: str = "sam"  # sam, or medsam (MedSAM's preprocessing, see sam_embed)
     _dense_pe: object = field(default=None, repr=False)
 
     @property
@@ -66,7 +68,8 @@ class LoadedSam:
 
     @property
     def model_id(self) -> str:
-        return f"{self.model_type}-{self.fingerprint[:16]}"
+        prefix = "" if self.variant == "sam" else f"{self.variant}-"
+        return f"{prefix}{self.model_type}-{self.fingerprint[:16]}"
 
     @property
     def device(self):
@@ -241,11 +244,20 @@ def _read_state(path: Path) -> dict:
 _MODELS: dict[tuple, LoadedSam] = {}
 
 
-def load_sam(checkpoint: str | os.PathLike, device: str | None = None) -> LoadedSam:
-    """Load (once per process) the SAM checkpoint at ``checkpoint`` onto ``device``."""
+def load_sam(
+    checkpoint: str | os.PathLike, device: str | None = None, variant: str | None = None
+) -> LoadedSam:
+    """Load (once per process) the SAM checkpoint at ``checkpoint`` onto ``device``.
+
+    ``variant="medsam"`` marks a MedSAM (SAM ViT-B fine-tune) checkpoint: same weights
+    layout, MedSAM's preprocessing and mask post-processing.
+    """
+    variant = variant or "sam"
+    if variant not in VARIANTS:
+        raise MedsegError(f"unknown SAM variant {variant!r}; use {', '.join(VARIANTS)}")
     path = Path(checkpoint).expanduser()
     dev = pick_device(device)
-    key = (str(path.resolve()), dev, path.stat().st_mtime_ns if path.is_file() else 0)
+    key = (str(path.resolve()), dev, variant, path.stat().st_mtime_ns if path.is_file() else 0)
     if key in _MODELS:
         return _MODELS[key]
     state = _read_state(path)
@@ -263,7 +275,7 @@ def load_sam(checkpoint: str | os.PathLike, device: str | None = None) -> Loaded
             f"({str(exc).splitlines()[0]})",
             path,
         ) from None
-    loaded = LoadedSam(prepare(model.to(dev)), config, checkpoint_fingerprint(path), path)
+    loaded = LoadedSam(prepare(model.to(dev)), config, checkpoint_fingerprint(path), path, variant)
     _MODELS[key] = loaded
     return loaded
 
@@ -272,6 +284,7 @@ def describe(loaded: LoadedSam) -> dict:
     """Model provenance for summaries and cache metadata."""
     return {
         "model_type": loaded.model_type,
+        "variant": loaded.variant,
         "checkpoint": str(loaded.path),
         "fingerprint": loaded.fingerprint,
         "config": asdict(loaded.config),
