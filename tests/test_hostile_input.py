@@ -366,3 +366,77 @@ def test_cvat_zip_bomb_refused(world, cvat_export):
                 zf.write(p, p.relative_to(cvat_export).as_posix())
         zf.writestr("labelmap.txt", (cvat_export / "labelmap.txt").read_text() + "#" * 2**22)
     assert "zip bomb" in refused(cli("info", bomb), "bomb.zip")
+
+
+# -- 4. metadata files: validated, one line naming file and field ------------------------------------
+@pytest.fixture
+def review_out(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    out = world / "review"
+    assert cli("review", ds, "--out", out, "status").returncode == 0
+    return ds, out
+
+
+def test_malformed_session_json(review_out):
+    ds, out = review_out
+    state = json.loads((out / "session.json").read_text())
+    state["cases"] = {"spleen_1": {"status": "finished"}}
+    (out / "session.json").write_text(json.dumps(state))
+    before = tree(out.parent)
+    line = refused(cli("review", ds, "--out", out, "status"), "session.json")
+    assert "cases.spleen_1.status" in line
+    (out / "session.json").write_bytes(b"\xff\xfe{}")
+    assert "not utf-8" in refused(cli("review", ds, "--out", out, "status"), "session.json")
+    assert {k: v for k, v in tree(out.parent).items() if "session.json" not in k} == {
+        k: v for k, v in before.items() if "session.json" not in k
+    }
+
+
+def test_empty_lock_is_stale_after_the_timeout(review_out):
+    ds, out = review_out
+    lock = out / "locks" / "spleen_1.lock"
+    lock.parent.mkdir(exist_ok=True)
+    lock.write_bytes(b"")  # what a crash between create and write leaves
+    args = ("review", ds, "--out", out, "--stale-after", "60", "set-status", "spleen_1", "accepted")
+    assert "open by another session" in refused(cli(*args), "spleen_1.lock")
+    os.utime(lock, (lock.stat().st_mtime - 120,) * 2)
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    lock.write_text('{"owner": "x", "pid": "many", "host": 3}')  # garbage: also stale in time
+    os.utime(lock, (lock.stat().st_mtime - 120,) * 2)
+    proc = cli(*args[:-2], "spleen_1", "in_progress")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_malformed_audit_log(review_out):
+    ds, out = review_out
+    with open(out / "audit.log", "ab") as fh:
+        fh.write(b'{"time": "t", "who": "x", "action": 5}\n')
+    line = refused(cli("review", ds, "--out", out, "audit"), "audit.log")
+    assert "action" in line and "line" in line
+
+
+def test_malformed_summary_json(world):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    out = world / "out"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"cases": {"spleen_1": {"status": 3}}}))
+    before = tree(world)
+    line = refused(cli("presegment", ds, "--engine", "threshold", "--method", "otsu",
+                       "--workers", "0", "--out", out), "summary.json")  # fmt: skip
+    assert "cases.spleen_1.status" in line
+    assert tree(world) == before
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-8"])
+def test_voc_xml_entities_refused_in_any_encoding(world, encoding):
+    from napari_medseg.synthetic.lss import make_lss
+
+    ds = make_lss(world / "data" / "lss", n_patients=1, n_slices=3, size=32)
+    xml = sorted((ds / "Foramina_Detection").rglob("*.xml"))[0]
+    doc = xml.read_text()
+    bomb = '<!DOCTYPE annotation [<!ENTITY e "RFS1">]>'
+    head = f'<?xml version="1.0" encoding="{encoding[:6].upper()}"?>'
+    xml.write_bytes((head + bomb + doc.replace("RFS", "&e;", 1)).encode(encoding))
+    line = refused(cli("info", ds, "--case", xml.parent.name), xml.name, rc=1)
+    assert "DOCTYPE" in line

@@ -13,10 +13,14 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
 
 from napari_medseg.core.atomic import check_output_dir, make_output_dir, write_text
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.safe_names import output_path
+from napari_medseg.core.validate import Lenient, read_json, validated
 from napari_medseg.engines.base import Progress, make_engine
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, write_mask
@@ -62,6 +66,18 @@ def segment_to_file(path: str, case_id: str, engine: str, options: dict, out: st
     return {"status": "failed", "seconds": round(time.perf_counter() - start, 3), "reason": reason}
 
 
+class CaseRun(Lenient):
+    status: Literal["done", "skipped", "failed"]
+    seconds: float = Field(default=0.0, allow_inf_nan=False)
+    reason: str = ""
+
+
+class SummaryFile(Lenient):
+    """What an earlier run's ``summary.json`` must hold to be carried on (else: one line)."""
+
+    cases: dict[str, CaseRun] = {}
+
+
 class Summary:
     """``summary.json``: per-case status plus done/skipped/failed lists, rewritten atomically."""
 
@@ -70,12 +86,9 @@ class Summary:
         self.engine, self.options = engine, options
         self.cases: dict[str, dict] = {}
         if self.path.exists():  # keep what earlier runs recorded for cases not in this one
-            try:
-                self.cases = dict(
-                    json.loads(self.path.read_text(encoding="utf-8")).get("cases", {})
-                )
-            except (OSError, ValueError, AttributeError):
-                self.cases = {}
+            data = read_json(self.path)
+            validated(SummaryFile, data, self.path)
+            self.cases = dict(data.get("cases", {}))
 
     def record(self, case_id: str, entry: dict) -> None:
         self.cases[case_id] = entry

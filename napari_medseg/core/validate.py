@@ -27,9 +27,9 @@ def field_name(loc: tuple) -> str:
     return out.lstrip(".") or "(document)"
 
 
-def validated(model: type[M], data, path: str | os.PathLike) -> M:
+def validated(model: type[M], data, path: str | os.PathLike, where: str = "") -> M:
     """``data`` as ``model`` (a pydantic model or a dataclass), or :class:`ReadError` naming
-    ``path`` and the first bad field."""
+    ``path`` and the first bad field (after ``where``, e.g. ``"line 3: "``)."""
     try:
         return TypeAdapter(model).validate_python(data)
     except ValidationError as exc:
@@ -38,9 +38,8 @@ def validated(model: type[M], data, path: str | os.PathLike) -> M:
         shown = (
             repr(got) if isinstance(got, str | int | float | bool | None) else type(got).__name__
         )
-        raise ReadError(
-            f"{field_name(err['loc'])}: {err['msg']} (got {shown[:80]})", path
-        ) from None
+        problem = f"{where}{field_name(err['loc'])}: {err['msg']} (got {shown[:80]})"
+        raise ReadError(problem, path) from None
 
 
 def read_text(path: str | os.PathLike, encoding: str = "utf-8") -> str:

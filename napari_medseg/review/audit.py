@@ -7,9 +7,18 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from napari_medseg.core.validate import Lenient, validated
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AuditEntry(Lenient):
+    time: str
+    who: str
+    action: str
+    case: str | None = None
 
 
 class AuditLog:
@@ -43,11 +52,12 @@ class AuditLog:
         if not self.path.exists():
             return []
         out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
             try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
+                entry = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
                 continue  # a line cut short by a crash
+            validated(AuditEntry, entry, self.path, f"line {n}: ")
             if case is None or entry.get("case") == case:
                 out.append(entry)
         return out

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
 from napari_medseg.core.labelmap_store import load_edits, with_edits
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.core.safe_names import output_path, safe_name
+from napari_medseg.core.validate import Lenient, read_json, validated
 from napari_medseg.io.masks import mask_path, read_mask, write_mask
 from napari_medseg.review.audit import AuditLog, now_iso
 from napari_medseg.review.locks import DEFAULT_STALE_AFTER, CaseLock, acquire, holder
@@ -48,6 +50,33 @@ TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX = (
 STATUSES = (TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX)
 FINAL = (ACCEPTED, REJECTED, NEEDS_FIX)
 # A reviewed case must be reopened (in progress) before it gets another verdict.
+
+
+class Version(Lenient):
+    """One saved mask of a case (a file under ``history/``)."""
+
+    version: int
+    file: str
+    by: str | None = None
+    kind: str | None = None
+
+
+class CaseState(Lenient):
+    status: Literal[TODO, IN_PROGRESS, ACCEPTED, REJECTED, NEEDS_FIX] = TODO
+    reviewer: str | None = None
+    notes: str = ""
+    history: list[Version] = []
+
+
+class SessionState(Lenient):
+    """What ``session.json`` must hold for a session to trust it."""
+
+    format: str = ""
+    initial: str | None = None
+    initial_by: str | None = None
+    cases: dict[str, CaseState] = {}
+
+
 TRANSITIONS = {
     TODO: {IN_PROGRESS, *FINAL},
     IN_PROGRESS: {TODO, *FINAL},
@@ -174,12 +203,12 @@ class ReviewSession:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _load(self) -> dict | None:
+        """session.json, checked against :class:`SessionState` (one line naming the field)."""
         if not self.state_path.exists():
             return None
-        try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise MedsegError(f"session file is not valid JSON ({exc})", self.state_path) from None
+        data = read_json(self.state_path)
+        validated(SessionState, data, self.state_path)
+        return data
 
     def _write(self, state: dict) -> None:
         write_text(self.state_path, json.dumps(state, indent=1))
@@ -463,8 +492,8 @@ class ReviewSession:
             ) from None
         case = self.load_case(case_id)
         ref, lm = case.reference_image(), self.labelmap(case)
-        mask_a = read_mask(self.out / va["file"], ref, lm).array
-        mask_b = read_mask(self.out / vb["file"], ref, lm).array
+        mask_a = read_mask(output_path(self.out, *va["file"].split("/")), ref, lm).array
+        mask_b = read_mask(output_path(self.out, *vb["file"].split("/")), ref, lm).array
         return compare(mask_b, mask_a, ref.spacing[: ref.spatial_ndim])
 
     def close_case(self, case_id: str) -> None:
