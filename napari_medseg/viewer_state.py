@@ -36,6 +36,7 @@ class ViewerState:
         self.dataset: Dataset | None = None
         self.case: Case | None = None
         self.statuses: dict[str, str] = {}
+        self.pacs_server = None  # the DICOMweb server the PACS panel last talked to
         viewer.bind_key(CYCLE_KEY, lambda _v: self.cycle_window(), overwrite=True)
         viewer.dims.events.order.connect(lambda _: keep_superior_up(viewer))
 

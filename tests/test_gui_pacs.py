@@ -36,6 +36,26 @@ def test_pacs_panel_searches_and_opens_a_study(make_napari_viewer, qtbot, tmp_pa
         assert len(images) == 1 and images[0].data.shape == (8, 32, 32)
         assert "opened" in widget.status.text() and "pw-123456" not in widget.status.text()
         assert widget.progress.value() == widget.progress.maximum() == 8
+
+        # Review the opened study; Accept sends the reviewed mask back as DICOM SEG.
+        from napari_medseg._qt.review_widget import ReviewWidget
+
+        review = ReviewWidget(viewer)
+        assert review.start(str(tmp_path / "review"), "doc") is not None
+        review.next_case()
+        qtbot.waitUntil(lambda: review.mask_layer is not None, timeout=30_000)
+        review.mask_layer.data[2:5, 10:20, 8:16] = 1
+        review.send_box.setChecked(True)
+        review.verdict("accepted")
+        qtbot.waitUntil(lambda: "DICOM SEG sent" in review.info.text(), timeout=60_000)
+        from napari_medseg.pacs.client import Auth, Server
+
+        client = Server.parse(url, Auth("doc", "pw-123456")).client()
+        (seg,) = client.search_for_series(search_filters={"Modality": "SEG"})
+        (seg_ds,) = client.retrieve_series(seg["0020000D"]["Value"][0], seg["0020000E"]["Value"][0])
+        assert seg_ds.SegmentSequence[0].SegmentAlgorithmType == "MANUAL"
+        assert int(np.unpackbits(np.frombuffer(seg_ds.PixelData, np.uint8)).sum()) == 3 * 10 * 8
+
         widget.password_edit.setText("wrong")
         widget.search()
         qtbot.waitUntil(lambda: widget.worker is None, timeout=30_000)

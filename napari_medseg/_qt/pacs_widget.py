@@ -143,6 +143,7 @@ class PacsWidget(QWidget):
         return self.worker
 
     def _found(self, studies: list[dict]) -> None:
+        state_for(self.viewer).pacs_server = self.server()  # for the review panel's Accept
         self._busy(False)
         self.worker = None
         self.studies = studies

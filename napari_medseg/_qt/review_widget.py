@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -133,6 +134,8 @@ class ReviewWidget(QWidget):
             button.clicked.connect(lambda _=False, s=status: self.verdict(s))
             verdicts.addWidget(button)
             self.verdict_buttons[status] = button
+        self.send_box = QCheckBox("Accept also sends the mask as DICOM SEG to the PACS")
+        self.send_box.setToolTip("the server of the PACS panel; the case must come from DICOM")
         save = QPushButton("Save correction")
         save.clicked.connect(lambda: self.verdict(None))
         layout = QVBoxLayout(self)
@@ -142,6 +145,7 @@ class ReviewWidget(QWidget):
         layout.addLayout(nav)
         layout.addWidget(self.notes_edit)
         layout.addLayout(verdicts)
+        layout.addWidget(self.send_box)
         layout.addWidget(save)
         layout.addWidget(self.info)
 
@@ -309,15 +313,35 @@ class ReviewWidget(QWidget):
                     self.session.set_status(cid, IN_PROGRESS)  # the panel reopens it itself
                 return self.session.save(cid, mask, status=status, notes=notes, labelmap=labelmap)
 
+        case = self.state.case
+        send = status == ACCEPTED and self.send_box.isChecked()
+
         def saved(_entry) -> None:
             self.dirty = False
             self.info.setText(f"{cid}: saved" + (f" as {status}" if status else ""))
+            if send:
+                self.send_seg(case, mask, labelmap)
             self.refresh()
             if status is not None and cid == self.current:
                 self.next_case()
 
         self.info.setText(f"Saving {cid}…")
         return self._run(save, done=saved)
+
+    def send_seg(self, case, mask, labelmap):
+        """Store the accepted mask on the PACS panel's server as DICOM SEG (in a worker)."""
+        from napari_medseg.pacs.store import send_reviewed_seg
+
+        server = self.state.pacs_server
+        if server is None:
+            return self._failed(MedsegError("no PACS server: search it in the PACS panel first"))
+
+        def sent(path) -> None:
+            self.info.setText(f"{case.id}: DICOM SEG sent to {server.url} ({path.name})")
+
+        root = self.state.dataset.root if self.state.dataset is not None else None
+        return self._run(send_reviewed_seg, server, case, mask, labelmap, self.session.out, root,
+                         done=sent)  # fmt: skip
 
     def _run(self, fn, *args, done):
         connect = {"errored": self._failed, **({"returned": done} if done else {})}
