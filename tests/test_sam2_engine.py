@@ -8,6 +8,7 @@ stops, the cache, cancel, the CLI and refused checkpoints.
 from __future__ import annotations
 
 import json
+import threading
 
 import nibabel as nib
 import numpy as np
@@ -26,6 +27,7 @@ from napari_medseg.engines.sam2_model import (
 )
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_model import load_sam
+from napari_medseg.engines.sam_prefetch import outward, prefetch
 from napari_medseg.engines.sam_prompts import Prompt
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
@@ -283,3 +285,33 @@ def test_presegment_and_embed_cli_with_sam2(
     )
     captured = capsys.readouterr()
     assert rc != 0 and str(tiny_sam_checkpoint) in captured.err + captured.out
+
+
+def test_prefetch_embeds_the_prompted_slice_then_outward(sam2, stack):
+    assert outward(3, 6) == [3, 4, 2, 5, 1, 0] and outward(0, 5, radius=1) == [0, 1]
+    session = Sam2Session(sam2, stack)
+    order, encode = [], session._encode
+    session._encode = lambda z: order.append(z) or encode(z)
+    assert prefetch(session, 6, radius=2) == 5
+    assert order == [6, 7, 5, 8, 4]
+    # In the background while the user prompts: both go on, nothing is encoded twice after.
+    busy = Sam2Session(sam2, stack)
+    worker = threading.Thread(target=prefetch, args=(busy, 6), kwargs={"radius": 3})
+    worker.start()
+    mask = busy.predict(Prompt(slice=6, box=[20, 10, 40, 30])).mask
+    worker.join()
+    assert busy.missing(range(3, 10)) == []
+    assert np.array_equal(mask, session.predict(Prompt(slice=6, box=[20, 10, 40, 30])).mask)
+
+
+def test_session_propagate_keeps_the_sam_session_contract(sam2, stack, monkeypatch):
+    """The SAM panel's call: an accepted mask on one slice, masks of the slices it reaches."""
+    session = Sam2Session(sam2, stack)
+    oracle_object_score(sam2, session, monkeypatch, set(SPHERE))
+    start = stack[6, ..., 0] > 0
+    masks = session.propagate(6, start, label=3)
+    assert sorted(masks) == [z for z in SPHERE if z != 6]
+    # A corrected slice re-propagates from there, with the first mask still in the memory.
+    session.requested.clear()
+    again = session.propagate(8, stack[8, ..., 0] > 0, label=3)
+    assert session.requested[0] == 8 and 6 in again

@@ -11,6 +11,7 @@ segments a case from stored prompts (the JSON format is documented in
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ class SamSession:
         self.batch_size, self.precision = batch_size, precision
         self.keys = [slice_key(s, sam.model_id) for s in stack]
         self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # a background embed and a prompt may share the LRU
         self.encoded = 0  # slices this session ran through the encoder
 
     @classmethod
@@ -93,10 +95,11 @@ class SamSession:
         return [z for z in dict.fromkeys(todo) if not self.is_embedded(z)]
 
     def _remember(self, z: int, emb: np.ndarray) -> None:
-        self._memory[z] = emb
-        self._memory.move_to_end(z)
-        if self.cache is not None and len(self._memory) > MEMORY_SLICES:
-            self._memory.popitem(last=False)
+        with self._lock:
+            self._memory[z] = emb
+            self._memory.move_to_end(z)
+            if self.cache is not None and len(self._memory) > MEMORY_SLICES:
+                self._memory.popitem(last=False)
 
     def embed(
         self,
@@ -131,13 +134,15 @@ class SamSession:
 
     def embedding(self, z: int) -> np.ndarray:
         """The (C, h, w) float16 embedding of slice ``z``, encoding it if needed."""
-        if z in self._memory:
-            self._memory.move_to_end(z)
-            return self._memory[z]
+        with self._lock:
+            if z in self._memory:
+                self._memory.move_to_end(z)
+                return self._memory[z]
         hit = self.cache.get(self.keys[z]) if self.cache is not None else None
         if hit is None:
             self.embed([z])
-            return self._memory[z]
+            with self._lock:
+                return self._memory[z]
         self._remember(z, hit[0])
         return hit[0]
 

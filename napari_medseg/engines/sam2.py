@@ -15,6 +15,7 @@ from their prompted slices, stopping where each object ends. :class:`Sam2Engine`
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -64,6 +65,8 @@ class Sam2Session:
         self._pos = None
         self.encoded = 0  # slices this session ran through the image encoder
         self.requested: list[int] = []  # slices whose features were asked for, in order
+        self._track: Sam2Track | None = None  # the memory :meth:`propagate` builds up
+        self._lock = threading.Lock()  # a background embed and a prompt may share the LRU
 
     @classmethod
     def for_case(cls, sam: LoadedSam2, case: Case, mapping=None, **kw) -> Sam2Session:
@@ -111,15 +114,17 @@ class Sam2Session:
         return levels
 
     def _levels(self, z: int) -> list:
-        if z in self._memory:
-            self._memory.move_to_end(z)
-            return self._memory[z]
+        with self._lock:
+            if z in self._memory:
+                self._memory.move_to_end(z)
+                return self._memory[z]
         levels = self._from_cache(z)
         if levels is None:
             levels = self._encode(z)
-        self._memory[z] = levels
-        if len(self._memory) > MEMORY_SLICES:
-            self._memory.popitem(last=False)
+        with self._lock:
+            self._memory[z] = levels
+            if len(self._memory) > MEMORY_SLICES:
+                self._memory.popitem(last=False)
         return levels
 
     def features(self, z: int) -> dict:
@@ -158,6 +163,27 @@ class Sam2Session:
         """Keep the disk cache within its bound (after a run of encodes)."""
         if self.cache is not None and self.encoded:
             self.cache.trim()
+
+    def propagate(
+        self,
+        start: int,
+        mask: np.ndarray,
+        label: int = 1,
+        min_score: float = 0.5,
+        min_area: int = 5,
+        progress: Progress | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> dict[int, np.ndarray]:
+        """:meth:`SamSession.propagate`'s contract with SAM 2.1's memory: ``mask`` becomes
+        object ``label``'s mask on ``start`` (earlier calls' masks stay in the memory, so a
+        corrected slice re-propagates from there); masks of the other slices it reaches.
+        ``min_score`` is unused: SAM 2.1's object score decides where an object ends."""
+        if self._track is None:
+            self._track = Sam2Track(self)
+        self._track.add_mask(start, label, mask)
+        masks = self._track.propagate(start, min_area, progress, cancelled).get(label, {})
+        masks.pop(start, None)
+        return masks
 
     def predict(self, prompt: Prompt, multimask: bool = True) -> Prediction:
         """The best-scoring mask of ``SAM2ImagePredictor`` for ``prompt`` on its slice."""
