@@ -440,3 +440,28 @@ def test_voc_xml_entities_refused_in_any_encoding(world, encoding):
     xml.write_bytes((head + bomb + doc.replace("RFS", "&e;", 1)).encode(encoding))
     line = refused(cli("info", ds, "--case", xml.parent.name), xml.name, rc=1)
     assert "DOCTYPE" in line
+
+
+# -- 5. damaged DICOM series: reported in ``problems``, spacing never guessed silently ----------------
+def test_dicom_missing_position_and_truncated_file_reported(world):
+    import pydicom
+
+    from napari_medseg.synthetic.dicom import write_dicom_series
+
+    series = world / "data" / "dicom"
+    files = write_dicom_series(series, np.zeros((5, 8, 8), np.int16), (3.0, 1.0, 1.0))
+    ds = pydicom.dcmread(files[2])
+    ds.SliceThickness = 4.5
+    del ds.ImagePositionPatient
+    ds.save_as(files[2])
+    before = tree(world)
+    proc = cli("info", series, "--json")
+    assert proc.returncode == 0, proc.stderr
+    (case,) = json.loads(proc.stdout)["cases"]
+    assert any("lack ImagePositionPatient" in p and files[2].name in p for p in case["problems"])
+    files[4].write_bytes(files[4].read_bytes()[:200])  # truncated: header cut short
+    proc = cli("info", series, "--json")
+    assert proc.returncode == 0, proc.stderr
+    (case,) = json.loads(proc.stdout)["cases"]
+    assert any(p.startswith(files[4].name) for p in case["problems"])
+    assert set(tree(world)) == set(before)  # only the files this test damaged changed

@@ -32,14 +32,14 @@ if TYPE_CHECKING:
 COLUMNS = ("case", "images", "mask", "status")
 
 
-def case_row(dataset, case_id: str) -> tuple[str, str, str]:
-    """(id, modalities, has-mask) for one case, from headers only."""
+def case_row(dataset, case_id: str) -> tuple[str, str, str, list[str]]:
+    """(id, modalities, has-mask, problems) for one case, from headers only."""
     try:
         case = dataset.load_case(case_id)
     except MedsegError as exc:
-        return case_id, f"error: {exc.problem}", ""
+        return case_id, f"error: {exc.problem}", "", [str(exc)]
     mods = ", ".join(dict.fromkeys(v.channel or v.modality or v.name for v in case.images))
-    return case_id, mods, "yes" if case.masks else "no"
+    return case_id, mods, "yes" if case.masks else "no", list(case.problems)
 
 
 class CaseBrowserWidget(QWidget):
@@ -134,10 +134,14 @@ class CaseBrowserWidget(QWidget):
         self._keep(worker)
 
     def _set_row(self, row) -> None:
-        cid, mods, mask = row
+        """Fill a case's columns; its problems (damaged files, guessed spacing) are marked with
+        a warning sign and listed in the tooltip."""
+        cid, mods, mask, problems = row
         i = self._rows.get(cid)
         if i is not None:
-            self.table.setItem(i, 1, QTableWidgetItem(mods))
+            item = QTableWidgetItem(f"\u26a0 {mods}" if problems else mods)
+            item.setToolTip("\n".join(problems))
+            self.table.setItem(i, 1, item)
             self.table.setItem(i, 2, QTableWidgetItem(mask))
 
     def _set_statuses(self, statuses: dict) -> None:

@@ -53,4 +53,6 @@ def run(args) -> int:
             for m in c["masks"]:
                 if "voxels" in m:
                     print(f"    {m['name']} voxels: {m['voxels']}")
+            for problem in c["problems"]:
+                print(f"    problem: {problem}")
     return 1 if failed and not cases else 0

@@ -38,12 +38,14 @@ def describe_volume(vol: Volume, stats: bool) -> dict:
 
 
 def describe_case(case: Case, stats: bool = False) -> dict:
-    """``{"id", "images", "masks", "boxes"}`` as ``napari-medseg info --json`` prints it."""
+    """``{"id", "images", "masks", "boxes", "problems"}`` as ``napari-medseg info --json``
+    prints it; ``problems`` lists what the reader noticed (damaged files, guessed spacing)."""
     out = {
         "id": case.id,
         "images": [describe_volume(v, stats) for v in case.images],
         "masks": [describe_volume(v, stats) for v in case.masks],
         "boxes": len(case.boxes),
+        "problems": list(case.problems),
     }
     # Scalars only: per-slice lists (e.g. MedMNIST's slice_labels) can hold 100k entries.
     meta = {k: v for k, v in case.metadata.items() if isinstance(v, str | int | float | bool)}

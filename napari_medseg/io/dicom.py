@@ -214,6 +214,22 @@ def _make_series(uid: str, members: list, k: int, bad: list[tuple[Path, str]]) -
     if k:
         case_id += f"_{k + 1}"
     problems = [f"{p.name}: {msg}" for p, msg in bad if p.parent == folder]
+    if positions is None and len(members) > 1:  # never guess the slice spacing silently
+        h = next(
+            (v[0] for t in ("SpacingBetweenSlices", "SliceThickness")
+             if (v := _floats([hdr0.get(t)], 1)) is not None),
+            None,
+        )  # fmt: skip
+        lacking = [p.name for p, m in members if _position(m) is None]
+        what = (
+            f"{len(lacking)} of {len(members)} slices ({lacking[0]}, ...) lack ImagePositionPatient"
+            if lacking
+            else "no ImageOrientationPatient"
+        )
+        problems.append(
+            f"{what}: slices ordered by InstanceNumber, spacing "
+            + (f"taken from the header ({h:g} mm), not measured" if h else "unknown (1 mm)")
+        )
     return DicomSeries(
         folder,
         files,

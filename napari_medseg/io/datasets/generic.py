@@ -141,6 +141,8 @@ class GenericDataset(Dataset):
             elif entry["mask"] is not None:
                 masks = read_volume(entry["mask"], name="mask", labelmap=LabelMap.from_names({}))
         case = Case(case_id, images, masks)
+        if entry["kind"] == "dicom":
+            case.problems += entry["image"].problems
         check_grids(case)
         return case
 
