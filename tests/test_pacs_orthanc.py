@@ -78,9 +78,16 @@ def test_round_trip_search_open_presegment_store_and_read_back(orthanc, creds, t
                      "--json", *creds)  # fmt: skip
     (study,) = found["studies"]
     assert study["accession"] == "ACCRT001" and study["instances"] == 16
-    assert cli_json(capsys, "pacs", "search", orthanc, "--modality", "MR", "--json", *creds)[
-        "studies"
-    ] == [s for s in [] if s]  # no MR on the server
+
+    def uids(*filters) -> list[str]:
+        got = cli_json(capsys, "pacs", "search", orthanc, *filters, "--json", *creds)
+        return [s["study_uid"] for s in got["studies"]]
+
+    assert uids("--modality", "MR") == []  # no MR on the server
+    assert uids("--accession", "ACCRT001", "--study-date", "20240101-20240131") == [
+        study["study_uid"]
+    ]
+    assert uids("--accession", "ACCRT001", "--study-date", "20230101-20231231") == []
     cache = tmp_path / "cache"
     got = cli_json(capsys, "pacs", "open", orthanc, study["study_uid"], "--out", str(cache),
                    "--json", *creds)  # fmt: skip
