@@ -81,8 +81,9 @@ class ViewerState:
         case, layers = loaded
         viewer = self.viewer
         names = {kwargs.get("name") for _data, kwargs, _kind in layers}
+        root = self.dataset.root if self.dataset is not None else None
         for layer in [ly for ly in viewer.layers if METADATA_KEY in ly.metadata]:
-            if not (_is_work(layer, case) and layer.name not in names):
+            if not (_is_work(layer, case, root) and layer.name not in names):
                 viewer.layers.remove(layer)
         for data, kwargs, kind in layers:
             getattr(viewer, f"add_{kind}")(data, **kwargs)
@@ -132,11 +133,13 @@ def keep_superior_up(viewer: napari.Viewer) -> None:
     viewer.camera.orientation2d = ("up" if up else "down", "right")
 
 
-def _is_work(layer, case: Case) -> bool:
-    """A layer made while curating ``case`` (a pre-segmentation, the review mask): it stays
-    when the case's layers are replaced, unless a new layer of the same name replaces it."""
+def _is_work(layer, case: Case, root) -> bool:
+    """A layer made while curating ``case`` of the dataset at ``root`` (a pre-segmentation,
+    the review mask): it stays when the case's layers are replaced, unless a new layer of the
+    same name replaces it."""
     info = LayerInfo.from_layer(layer)
-    return info.derived and info.case == case.id
+    same_root = info.root is None or root is None or Path(info.root) == Path(root)
+    return info.derived and info.case == case.id and same_root
 
 
 def state_for(viewer: napari.Viewer) -> ViewerState:

@@ -253,7 +253,10 @@ class ReviewWidget(QWidget):
 
     def _case_shown(self, case) -> None:
         # Another widget (the case browser) replaced our case's layers: let the case go.
-        if self.current is not None and case.id != self.current:
+        if self.current is None:
+            return
+        same_dataset = self.state.dataset is self.session.dataset
+        if case.id != self.current or not same_dataset:
             self.leave_case()
 
     def leave_case(self) -> None:
