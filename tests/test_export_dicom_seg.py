@@ -113,6 +113,20 @@ def test_export_passes_dciodvfy_and_rereads_with_highdicom(tmp_path):
     assert [lab.name for lab in labelmap.foreground()] == ["spleen", "lesion"]
 
 
+def test_compressed_seg_is_jpeg2000_and_reads_back(tmp_path):
+    import highdicom as hd
+
+    from napari_medseg.io.dicom_seg import read_dicom_seg
+
+    data = ct_series(tmp_path / "ct")
+    cid, ref, mask, written, _ = export_case(data, tmp_path / "out", compress=True)
+    seg = hd.seg.segread(written[0])
+    assert seg.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert dciodvfy_errors(written[0]) == []
+    labels, _ = read_dicom_seg(written[0], open_dataset(data)._cases[cid]["image"])
+    np.testing.assert_array_equal(labels, relabel(mask))
+
+
 def _lab(segment) -> tuple[float, float, float]:
     """DICOM's scaled CIELab (0..65535) back to L*, a*, b*."""
     v = np.asarray(segment.RecommendedDisplayCIELabValue, float) / 65535.0

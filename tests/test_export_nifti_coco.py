@@ -71,7 +71,10 @@ def test_nifti_from_curated_masks_folder(tmp_path, msd_spleen):
         str(tmp_path / "curated"),
     ]
     assert main(args) == 0  # spleen_1 has no curated mask: skipped
-    assert sorted(p.name for p in out.iterdir()) == [".napari-medseg-export.json", "spleen_2.nii.gz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".napari-medseg-export.json",
+        "spleen_2.nii.gz",
+    ]
     back = open_dataset(msd_spleen).load_case("spleen_2")
     from napari_medseg.io.masks import read_mask
 

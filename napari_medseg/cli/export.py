@@ -63,6 +63,11 @@ def add_arguments(parser) -> None:
         "(DIR/<case id>_series/) for the SEG to reference",
     )
     parser.add_argument(
+        "--compress",
+        action="store_true",
+        help="dicom-seg: JPEG 2000 lossless frames (allowed for BINARY SEG; not every viewer reads it)",
+    )
+    parser.add_argument(
         "--send",
         metavar="URL",
         help="dicom-seg: also store the SEG (and a derived series) on this DICOMweb server (STOW-RS)",
@@ -126,6 +131,7 @@ def run(args) -> int:
         suffix=args.suffix,
         algorithm=algorithm,
         derive_series=args.derive_series,
+        compress=args.compress,
         notes=notes,
         progress=progress,
     )

@@ -140,6 +140,7 @@ def export_masks(
     suffix: str = ".nii.gz",
     algorithm=None,
     derive_series: bool = False,
+    compress: bool = False,
     notes: list[str] | None = None,
     progress=None,
 ) -> list[Path]:
@@ -150,9 +151,9 @@ def export_masks(
     ``coco``: ``out/instances_default.json``;
     ``dicom-seg``: ``out/<case id>.seg.dcm`` made by ``algorithm``
     (:class:`~napari_medseg.export.dicom_seg.Algorithm`), plus a derived series for
-    NIfTI-sourced cases with ``derive_series``; ``slicer``: ``out/<case id>.seg.nrrd`` with
-    3D Slicer's segment metadata, on the source grid. Messages the user should see (UIDs generated
-    for the source) are appended to ``notes``.
+    NIfTI-sourced cases with ``derive_series``, JPEG 2000 lossless with ``compress``;
+    ``slicer``: ``out/<case id>.seg.nrrd`` with 3D Slicer's segment metadata, on the source grid.
+    Messages the user should see (UIDs generated for the source) are appended to ``notes``.
     """
     out = Path(out)
     if fmt == "cvat":
@@ -181,7 +182,7 @@ def export_masks(
         ours = claim(out, [item.source for item in items if item.source is not None])
         written = []
         for done, item in enumerate(items, 1):
-            res = export_dicom_seg(out, item, labelmap, algorithm, derive_series)
+            res = export_dicom_seg(out, item, labelmap, algorithm, derive_series, compress)
             written += [p for p in (res.derived_series, res.path) if p is not None]
             if res.generated_uids and notes is not None:
                 notes.append(

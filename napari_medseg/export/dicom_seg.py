@@ -1,10 +1,12 @@
 """DICOM SEG export with highdicom: one segment per label, on the source series' frames.
 
 A mask on a DICOM-sourced case becomes ``<out>/<case id>.seg.dcm``, a BINARY Segmentation
-(1 bit per voxel, empty frames omitted) that references the source series and each source
-frame by UID and keeps the source Frame of Reference. Segments carry the label's name, its
-colour as CIELab and the algorithm type: MANUAL for reviewed or dataset masks, AUTOMATIC or
-SEMIAUTOMATIC with the engine name for pre-segmentations (see :func:`algorithm_of`).
+(1 bit per voxel, empty frames omitted; with ``compress``, JPEG 2000 lossless, the one
+compression the standard allows for BINARY SEG - not every viewer decodes it) that references
+the source series and each source frame by UID and keeps the source Frame of Reference.
+Segments carry the label's name, its colour as CIELab and the algorithm type: MANUAL for
+reviewed or dataset masks, AUTOMATIC or SEMIAUTOMATIC with the engine name for
+pre-segmentations (see :func:`algorithm_of`).
 
 Source files without Study/Series/SOP Instance or Frame of Reference UIDs (anonymised
 exports) get deterministic UIDs derived from the case id and file names, recorded in
@@ -155,11 +157,11 @@ def _segment_descriptions(labels, algorithm: Algorithm):
 
 
 def build_seg(reference: Volume, classes: np.ndarray, labelmap: LabelMap, datasets: list,
-              algorithm: Algorithm, case_id: str):  # fmt: skip
+              algorithm: Algorithm, case_id: str, compress: bool = False):  # fmt: skip
     """The highdicom Segmentation of a display-order class mask over ``datasets`` (the series
     in the order :func:`~napari_medseg.io.dicom.read_series` stacked it)."""
     import highdicom as hd
-    from pydicom.uid import generate_uid
+    from pydicom.uid import ExplicitVRLittleEndian, JPEG2000Lossless, generate_uid
 
     from napari_medseg import __version__
 
@@ -188,6 +190,7 @@ def build_seg(reference: Volume, classes: np.ndarray, labelmap: LabelMap, datase
         content_label="SEGMENTATION",
         content_description=f"{case_id} mask"[:64],
         series_description=f"SEG {case_id}"[:64],
+        transfer_syntax_uid=JPEG2000Lossless if compress else ExplicitVRLittleEndian,
     )
 
 
@@ -218,14 +221,16 @@ def _derive_series(item: ExportItem, folder: Path) -> Volume:
 
 
 def export_dicom_seg(out_dir: str | Path, item: ExportItem, labelmap: LabelMap,
-                     algorithm: Algorithm | None = None, derive_series: bool = False) -> SegResult:  # fmt: skip
+                     algorithm: Algorithm | None = None, derive_series: bool = False,
+                     compress: bool = False) -> SegResult:  # fmt: skip
     """Write ``<out_dir>/<case id>.seg.dcm`` for one item (see the module docstring)."""
     path = case_file(out_dir, item.case_id, SEG_SUFFIX)
-    return write_seg_file(path, item, labelmap, algorithm, derive_series)
+    return write_seg_file(path, item, labelmap, algorithm, derive_series, compress)
 
 
 def write_seg_file(path: str | Path, item: ExportItem, labelmap: LabelMap,
-                   algorithm: Algorithm | None = None, derive_series: bool = False) -> SegResult:  # fmt: skip
+                   algorithm: Algorithm | None = None, derive_series: bool = False,
+                   compress: bool = False) -> SegResult:  # fmt: skip
     """Write one DICOM SEG file at ``path``; generated UIDs and a derived series go beside it."""
     import pydicom
 
@@ -255,7 +260,7 @@ def write_seg_file(path: str | Path, item: ExportItem, labelmap: LabelMap,
     generated = fill_missing_uids(datasets, item.case_id)
     try:
         seg = build_seg(
-            ref, item.classes, labelmap, datasets, algorithm or Algorithm(), item.case_id
+            ref, item.classes, labelmap, datasets, algorithm or Algorithm(), item.case_id, compress
         )
     except ValueError as exc:  # highdicom's checks on the source series
         raise MedsegError(f"case {item.case_id!r}: {exc}", series.folder) from exc
