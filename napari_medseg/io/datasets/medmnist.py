@@ -25,6 +25,7 @@ import numpy as np
 
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
+from napari_medseg.core.limits import check_array
 from napari_medseg.core.model import Case, Dataset, Volume
 from napari_medseg.io.datasets._common import list_visible
 from napari_medseg.io.volumes import guarded
@@ -265,6 +266,8 @@ class MedMNISTDataset(Dataset):
     def _array(self, path: Path, key: str) -> np.ndarray:
         """One array of the npz (decompressed once, the last one kept for the next sample)."""
         if self._cache is None or self._cache[0] != (path, key):
+            shape, dtype = npz_headers(path)[key]  # the whole array is read: bound it first
+            check_array(shape, dtype, f"array {key!r}", path)
             with np.load(path, allow_pickle=False) as npz:
                 self._cache = ((path, key), npz[key])
         return self._cache[1]
