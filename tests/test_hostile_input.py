@@ -465,3 +465,16 @@ def test_dicom_missing_position_and_truncated_file_reported(world):
     (case,) = json.loads(proc.stdout)["cases"]
     assert any(p.startswith(files[4].name) for p in case["problems"])
     assert set(tree(world)) == set(before)  # only the files this test damaged changed
+
+
+@pytest.mark.parametrize("command", ["review", "qa", "export"])
+def test_out_that_is_a_file_for_every_command(world, command):
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    (world / "out").write_text("my notes")
+    args = {
+        "review": ("review", ds, "--out", world / "out", "status"),
+        "qa": ("qa", ds, "--masks", ds / "labelsTr", "--out", world / "out"),
+        "export": ("export", ds, "--format", "nifti", "--out", world / "out"),
+    }[command]
+    refused(cli(*args), "out")
+    assert (world / "out").read_text() == "my notes"

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
-from napari_medseg.core.atomic import check_output_dir
+from napari_medseg.core.atomic import make_output_dir
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.review.qa import QAOptions, run_qa
 from napari_medseg.review.report import run_info, write_report
@@ -66,7 +66,7 @@ def run(args) -> int:
         raise MedsegError("no such masks folder", masks)
     if args.reference and not Path(args.reference).is_dir():
         raise MedsegError("no such reference folder", args.reference)
-    out = check_output_dir(args.out, dataset.root)
+    out = make_output_dir(args.out, dataset.root)
     options = QAOptions(
         min_component_ml=args.min_component_ml,
         jump_factor=args.jump_factor,
