@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import shutil
 from pathlib import Path
 
 import nibabel
@@ -162,6 +163,7 @@ def _write_4d(folder: Path, volumes: np.ndarray, tag: str | None) -> None:
         )
         for f in files:
             ds = pydicom.dcmread(f)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
             if tag:
                 setattr(ds, tag, [t + 1, 40.0 * t + 5][tag == "TriggerTime"])
             ds.save_as(f)
@@ -183,6 +185,15 @@ def test_unorderable_4d_is_refused_accurately(tmp_path):
     _write_4d(tmp_path, volumes, None)
     [series] = find_series(tmp_path)
     with pytest.raises(ReadError, match="4 slice positions each hold 2 slices, and neither"):
+        read_series(series)
+
+
+def test_series_copied_twice_is_not_taken_for_4d(tmp_path):
+    files = write_dicom_series(tmp_path / "a", np.zeros((3, 8, 8), np.uint16), (2.0, 1.0, 1.0))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    [series] = find_series(tmp_path)
+    assert len(series.files) == 2 * len(files)
+    with pytest.raises(ReadError, match="3 slices are copies of others"):
         read_series(series)
 
 

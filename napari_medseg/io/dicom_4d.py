@@ -57,6 +57,15 @@ def split_volumes(series) -> tuple[list[list[int]], str] | None:
             series.folder,
         )
     nt = int(counts[0])
+    ids = [
+        (str(h.get("SOPInstanceUID", "")), getattr(h, "frame_index", None)) for h in series.headers
+    ]
+    if all(i[0] for i in ids) and len(set(ids)) < n:
+        raise ReadError(
+            f"{n - len(set(ids))} slices are copies of others (same SOPInstanceUID): "
+            "a file was copied twice into the folder",
+            series.folder,
+        )
     for label, key in ORDER_KEYS:
         values = [key(h) for h in series.headers]
         if any(v is None for v in values):
