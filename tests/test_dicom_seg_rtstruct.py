@@ -134,20 +134,22 @@ def _rtstruct(folder, series, rois) -> None:
     ds.save_as(folder / "rt" / "rtstruct.dcm", enforce_file_format=True)
 
 
-def test_rtstruct_contours_rasterised_on_the_series_grid(series_dir):
+@pytest.mark.parametrize("body_first", [True, False])
+def test_rtstruct_contours_rasterised_on_the_series_grid(series_dir, body_first):
     folder, _ = series_dir
     [series] = find_series(folder)
     body = [(k, 5, 30, 4, 28) for k in range(1, 7)] + [(3, 10, 14, 10, 15)]  # a hole on slice 3
-    lesion = [(5, 18, 22, 20, 24)]
-    _rtstruct(folder, series, [("Body", (0, 255, 0), body), ("GTV", (255, 0, 0), lesion)])
+    rois = [("Body", (0, 255, 0), body), ("GTV", (255, 0, 0), [(5, 18, 22, 20, 24)])]
+    _rtstruct(folder, series, rois if body_first else rois[::-1])
     case = open_dataset(folder).load_case(series.case_id)
     [mask] = case.masks
-    assert mask.labelmap.names() == {0: "background", 1: "Body", 2: "GTV"}
-    assert mask.labelmap[2].color == (255, 0, 0)
+    body_id, gtv_id = (1, 2) if body_first else (2, 1)
+    assert mask.labelmap.names() == {0: "background", body_id: "Body", gtv_id: "GTV"}
+    assert mask.labelmap[gtv_id].color == (255, 0, 0)
     expected = np.zeros(case.images[0].shape, np.uint8)
-    expected[1:7, 5:31, 4:29] = 1
+    expected[1:7, 5:31, 4:29] = body_id
     expected[3, 10:15, 10:16] = 0
-    expected[5, 18:23, 20:25] = 2
+    expected[5, 18:23, 20:25] = gtv_id  # the smaller ROI stays visible inside the body
     np.testing.assert_array_equal(mask.array, expected)
 
 

@@ -3,7 +3,8 @@
 Labels are numbered 1..N in the order of ``StructureSetROISequence`` and carry the ROI's name,
 ``ROIDisplayColor`` and ``ROINumber``. Closed planar contours are filled on the slice they lie
 on (voxel centres inside the polygon); several contours of one ROI on one slice combine by
-exclusive or, so an inner contour is a hole. Where ROIs overlap, the later ROI wins.
+exclusive or, so an inner contour is a hole. Where ROIs overlap, the smaller ROI wins, so
+organs stay visible inside a body outline whatever the order of the ROIs.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def read_rtstruct(path: str | Path, series: DicomSeries) -> tuple[np.ndarray, La
     rows, cols = int(series.headers[0].Rows), int(series.headers[0].Columns)
     nslices = len(series.files)
     out = np.zeros((nslices, rows, cols), np.uint8 if len(labelmap) < 256 else np.uint16)
+    painted: list[tuple[int, int, dict[int, np.ndarray]]] = []  # (voxels, label, slices)
     for roi in hdr.get("ROIContourSequence", []):
         label = label_of.get(int(roi.ReferencedROINumber))
         if label is None:
@@ -83,6 +85,8 @@ def read_rtstruct(path: str | Path, series: DicomSeries) -> tuple[np.ndarray, La
                 continue  # points and lines have no area
             mask = _fill(ijk[:, :2], (rows, cols))
             filled[kk] = filled[kk] ^ mask if kk in filled else mask
+        painted.append((sum(int(m.sum()) for m in filled.values()), label, filled))
+    for _, label, filled in sorted(painted, key=lambda p: -p[0]):  # small ROIs end on top
         for kk, mask in filled.items():
             out[kk][mask] = label
     transform = read_series(series).source.transform
