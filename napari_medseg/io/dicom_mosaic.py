@@ -25,9 +25,18 @@ def is_mosaic(hdr) -> bool:
     return any(str(v).upper() == "MOSAIC" for v in image_type)
 
 
-def _csa(hdr) -> dict:
-    from nibabel.nicom import csareader
+def _csareader():
+    """nibabel's CSA reader (its package warns on import that it is experimental: hush)."""
+    import warnings
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from nibabel.nicom import csareader
+    return csareader
+
+
+def _csa(hdr) -> dict:
+    csareader = _csareader()
     try:
         return csareader.get_csa_header(hdr, "image") or {}
     except csareader.CSAReadError:
@@ -35,10 +44,8 @@ def _csa(hdr) -> dict:
 
 
 def _n_mosaic(hdr, csa: dict) -> int | None:
-    from nibabel.nicom import csareader
-
     try:
-        n = csareader.get_n_mosaic(csa) if csa else None
+        n = _csareader().get_n_mosaic(csa) if csa else None
     except KeyError:
         n = None
     if not n and N_MOSAIC_TAG in hdr:
@@ -49,7 +56,6 @@ def _n_mosaic(hdr, csa: dict) -> int | None:
 def mosaic_headers(hdr) -> list:
     """One header per slice of the mosaic (``frame_index`` = tile number), with its own
     ``ImagePositionPatient`` and the tile's ``Rows``/``Columns``."""
-    from nibabel.nicom import csareader
     from pydicom.dataset import Dataset
 
     csa = _csa(hdr)
@@ -58,7 +64,7 @@ def mosaic_headers(hdr) -> list:
         raise ReadError(
             "Siemens MOSAIC without NumberOfImagesInMosaic: cannot split it into slices"
         )
-    normal = csareader.get_slice_normal(csa) if csa else None
+    normal = _csareader().get_slice_normal(csa) if csa else None
     if normal is None:
         raise ReadError("Siemens MOSAIC without a CSA SliceNormalVector: cannot place its slices")
     rows, cols = int(hdr.Rows), int(hdr.Columns)
