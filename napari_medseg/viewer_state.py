@@ -37,6 +37,7 @@ class ViewerState:
         self.case: Case | None = None
         self.statuses: dict[str, str] = {}
         self.pacs_server = None  # the DICOMweb server the PACS panel last talked to
+        self._shown_root = None  # the dataset of the case show() last put on screen
         viewer.bind_key(CYCLE_KEY, lambda _v: self.cycle_window(), overwrite=True)
         viewer.dims.events.order.connect(lambda _: keep_superior_up(viewer))
 
@@ -85,16 +86,20 @@ class ViewerState:
         for layer in [ly for ly in viewer.layers if METADATA_KEY in ly.metadata]:
             if not (_is_work(layer, case, root) and layer.name not in names):
                 viewer.layers.remove(layer)
-        for data, kwargs, kind in layers:
-            getattr(viewer, f"add_{kind}")(data, **kwargs)
-        self.case = case
+        kept = list(viewer.layers)
+        added = [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in layers]
+        _raise_above_images(viewer, kept, added)
+        if self.case is None or self.case.id != case.id or root != self._shown_root:
+            viewer.reset_view()  # another case may have another extent: show all of it
+        self.case, self._shown_root = case, root
         name_axes(viewer, case)
         if case.images:
             show_acquisition_plane(viewer, case.images[0])
         if slice_index is not None and viewer.dims.ndim >= 3:
             viewer.dims.set_current_step(0, slice_index)
-        elif case.images and case.images[0].spatial_ndim == 3:
-            viewer.dims.set_current_step(0, case.images[0].shape[0] // 2)
+        elif (case.images or case.masks) and (case.images or case.masks)[0].spatial_ndim == 3:
+            # the middle slice; a case of masks only (a CVAT export) too
+            viewer.dims.set_current_step(0, (case.images or case.masks)[0].shape[0] // 2)
         self.case_shown.emit(case)
 
     def adopt_layer(self, layer) -> None:
@@ -131,6 +136,17 @@ def keep_superior_up(viewer: napari.Viewer) -> None:
     vertical = viewer.dims.order[-2] if ndim >= 2 else None
     up = ndim >= 3 and vertical == ndim - 3
     viewer.camera.orientation2d = ("up" if up else "down", "right")
+
+
+def _raise_above_images(viewer: napari.Viewer, kept: list, added: list) -> None:
+    """Move the layers that stayed (work, prompts) above the new case's images, in their
+    order, so the new images do not hide them."""
+    images = [ly for ly in added if ly.__class__.__name__ == "Image"]
+    for layer in reversed(kept) if images else []:  # each lands right above the images
+        src = viewer.layers.index(layer)
+        top = max(viewer.layers.index(ly) for ly in images)
+        if src < top:
+            viewer.layers.move(src, top + 1)
 
 
 def _is_work(layer, case: Case, root) -> bool:

@@ -118,3 +118,22 @@ def test_edits_persist_across_review_restart_qa_and_export(
     )
     rows = list(csv.DictReader((tmp_path / "qa" / "report.csv").open()))
     assert {r["label"]: r["name"] for r in rows}["1"] == "oedema"
+
+
+def test_layers_that_stay_keep_their_order_above_the_new_images(make_napari_viewer, msd_spleen):
+    from napari_medseg.viewer_state import state_for
+
+    viewer = make_napari_viewer()
+    state = state_for(viewer)
+    state.set_dataset(msd_spleen)
+    show(state, "spleen_1")
+    shape = viewer.layers["CT"].data.shape
+    meta = {
+        "medseg": {"case": "spleen_1", "role": "mask", "derived": True, "root": str(msd_spleen)}
+    }
+    viewer.add_labels(np.zeros(shape, np.uint8), name="work", metadata=meta)
+    viewer.add_points(name="prompts", ndim=3)
+    show(state, "spleen_1")
+    assert [ly.name for ly in viewer.layers] == ["CT", "work", "prompts", "label"]
+    show(state, "spleen_2")  # another case: its work goes, plain layers stay
+    assert [ly.name for ly in viewer.layers] == ["CT", "prompts", "label"]

@@ -134,6 +134,8 @@ def test_first_hour_walk(
     assert thr.name in viewer.layers and np.array_equal(
         viewer.layers[thr.name].data[z], thr.data[z]
     )
+    order = [ly.name for ly in viewer.layers]
+    assert order.index(thr.name) > order.index("CT")  # above the new image, not hidden by it
     assert review.queue.item(0, 1).text() == "in_progress"
     shot("review_open")
     finish(review.verdict("accepted"))
@@ -141,6 +143,7 @@ def test_first_hour_walk(
     assert review.session.entry("spleen_1")["status"] == "accepted"
     assert (out / "spleen_1.nii.gz").is_file()
     assert browser.table.item(0, 3).text() == "accepted"
+    assert review.info.text().startswith("spleen_1 saved as accepted; now showing spleen_2")
     shot("accepted_next_case")
 
     # 7. QA of the session's masks against the dataset's.
@@ -180,6 +183,7 @@ def test_first_hour_walk(
     reopened = next(ly for ly in viewer.layers if isinstance(ly, Labels))
     assert label_names(reopened)[1] == NEW_NAME and rgb(reopened, 1) == NEW_COLOUR
     assert MASK_NAME not in viewer.layers and review.current is None  # the review let it go
+    assert reopened.data[viewer.dims.current_step[0]].any()  # a slice with the mask on screen
     saved = read_mask(out / "spleen_1.nii.gz", case.reference_image()).array
     assert np.array_equal(reopened.data, saved)
     shot("export_reopened")

@@ -86,6 +86,7 @@ class ReviewWidget(QWidget):
         self._workers: list = []
         self._write_lock = threading.Lock()  # orders autosaves, saves and case changes
         self._saves = 0
+        self._just_saved = ""  # "<case> saved as <status>; now showing " after a verdict
 
         self.out_edit = QLineEdit(placeholderText="session folder (outside the dataset)")
         browse = QPushButton("Browse…")
@@ -242,8 +243,10 @@ class ReviewWidget(QWidget):
         self.viewer.layers.selection.active = self.mask_layer
         self.dirty = opened.recovered  # restored work is still unsaved
         self.notes_edit.setText(self.session.entry(self.current)["notes"])
+        done, self._just_saved = self._just_saved, ""
         self.info.setText(
-            f"{self.current}: mask from {opened.origin}"
+            done
+            + f"{self.current}: mask from {opened.origin}"
             + (" (unsaved work restored)" if opened.recovered else "")
         )
         self.refresh()
@@ -326,6 +329,7 @@ class ReviewWidget(QWidget):
                 self.send_seg(case, mask, labelmap)
             self.refresh()
             if status is not None and cid == self.current:
+                self._just_saved = f"{cid} saved as {status}; now showing "  # say both cases
                 self.next_case()
 
         self.info.setText(f"Saving {cid}…")
