@@ -189,7 +189,8 @@ def slice_text_layer(texts: list[str], ref: Volume, case: Case, root=None, fmt=N
     kwargs = {
         "name": "class labels", "features": {"label": list(texts)}, "size": 0.1, "face_color": "transparent",
         "border_width": 0,
-        "text": {"string": "{label}", "color": "yellow", "size": 12, "anchor": "upper_left"},
+        # lower_left: the text hangs below the corner point, inside the image, never clipped
+        "text": {"string": "{label}", "color": "yellow", "size": 12, "anchor": "lower_left"},
         "metadata": _metadata(None, case, root, fmt, "classes"), **geometry_kwargs(ref),
     }  # fmt: skip
     return data, kwargs, "points"

@@ -74,3 +74,26 @@ def test_ct_window_presets_and_the_cycle_key(make_napari_viewer, qtbot, msd_sple
         viewer.keymap[KeyBinding.from_str(CYCLE_KEY)](viewer)
     assert tuple(ct.contrast_limits) == CT_PRESETS["soft tissue"]
     assert viewer.dims.axis_labels[-3:] == ("S-I", "A-P", "R-L")
+
+
+def test_medmnist_class_text_is_drawn_inside_the_image(make_napari_viewer, qtbot):
+    """The class label used to sit above the image, clipped when the image filled the canvas."""
+    import numpy as np
+    from qtpy.QtWidgets import QApplication
+
+    from napari_medseg._qt.case_browser import CaseBrowserWidget
+    from napari_medseg._sample_data import sample_path
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1280, 560)  # a wide canvas: the image fills its height
+    CaseBrowserWidget(viewer)  # as the launcher: the panels name the axes
+    viewer.open(str(sample_path("medmnist")), plugin="napari-medseg")
+    for _ in range(20):
+        QApplication.processEvents()
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    yellow = (shot[..., 0] > 180) & (shot[..., 1] > 180) & (shot[..., 2] < 90)
+    grey = (np.ptp(shot, axis=-1) < 10) & (shot.sum(-1) > 30)
+    text_rows, image_rows = np.flatnonzero(yellow.any(1)), np.flatnonzero(grey.any(1))
+    assert text_rows.size, "the class text is on screen"
+    assert image_rows[0] <= text_rows[0] and text_rows[-1] <= image_rows[-1]
+    assert viewer.dims.axis_labels[-3] == "image"  # a stack of 2D images, not S-I

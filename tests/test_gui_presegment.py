@@ -139,6 +139,11 @@ def test_unet_without_a_checkpoint_fails_at_once_in_the_panels_words(
         assert w.worker is None, "nothing starts without a model"
         (msg,) = errors
         assert "Checkpoint field" in msg and button.text() in msg and "--" not in msg
+    errors.clear()
+    w.method.setCurrentText("value")
+    w.threshold_auto.setChecked(True)
+    w.run_threshold()
+    assert w.worker is None and "Threshold field" in errors[0] and "--" not in errors[0]
     # A failure inside the worker leaves the bar empty, not at 100 %.
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")

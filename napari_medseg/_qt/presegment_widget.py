@@ -237,7 +237,20 @@ class PresegmentWidget(QWidget):
         self._segment_case("unet", options)
 
     def run_threshold(self) -> None:
-        self._segment_case("threshold", self.threshold_options())
+        options = self.threshold_options()
+        try:
+            self._check_threshold(options)
+        except MedsegError as exc:
+            report_error(exc)
+            return
+        self._segment_case("threshold", options)
+
+    def _check_threshold(self, options: dict) -> None:
+        """The panel's own words for what the engine would refuse."""
+        if options["method"] == "value" and options["threshold"] is None:
+            raise MedsegError(
+                "method 'value' needs a threshold: untick 'default' and set the Threshold field"
+            )
 
     def _segment_case(self, engine: str, options: dict) -> None:
         try:
@@ -270,12 +283,14 @@ class PresegmentWidget(QWidget):
             return
         engine = self.dataset_engine.currentText()
         options = self.unet_options() if engine == "unet" else self.threshold_options()
-        if engine == "unet":
-            try:
+        try:
+            if engine == "unet":
                 self._check_checkpoint(options["checkpoint"], self.dataset_button.text())
-            except MedsegError as exc:
-                report_error(exc)
-                return
+            else:
+                self._check_threshold(options)
+        except MedsegError as exc:
+            report_error(exc)
+            return
 
         def work():
             return presegment_dataset(root, engine, options, out, workers=0, progress=self._report)

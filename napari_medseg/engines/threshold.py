@@ -50,7 +50,7 @@ def pick_image(case: Case, channel: str | None, pet: bool) -> Volume:
                 return v
         raise MedsegError(
             f"case {case.id!r} has no PET image for an SUV threshold; "
-            "choose --channel, or method otsu or value"
+            "choose another image, or method otsu or value"
         )
     if not images:
         raise MedsegError(f"case {case.id!r} has no greyscale image to threshold")
@@ -116,7 +116,7 @@ class ThresholdEngine:
                 f"unknown threshold method {method!r}; choose one of {', '.join(METHODS)}"
             )
         if method == "value" and threshold is None:
-            raise MedsegError("threshold method 'value' needs a threshold (--threshold T)")
+            raise MedsegError("threshold method 'value' needs a threshold value")
         self.method, self.threshold, self.min_size = method, threshold, int(min_size)
         self.fill_holes, self.channel = bool(fill_holes), channel
 
