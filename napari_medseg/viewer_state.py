@@ -89,17 +89,20 @@ class ViewerState:
         kept = list(viewer.layers)
         added = [getattr(viewer, f"add_{kind}")(data, **kwargs) for data, kwargs, kind in layers]
         _raise_above_images(viewer, kept, added)
+        if case.images:
+            show_acquisition_plane(viewer, case.images[0])
         if self.case is None or self.case.id != case.id or root != self._shown_root:
             viewer.reset_view()  # another case may have another extent: show all of it
         self.case, self._shown_root = case, root
         name_axes(viewer, case)
-        if case.images:
-            show_acquisition_plane(viewer, case.images[0])
         if slice_index is not None and viewer.dims.ndim >= 3:
             viewer.dims.set_current_step(0, slice_index)
-        elif (case.images or case.masks) and (case.images or case.masks)[0].spatial_ndim == 3:
-            # the middle slice; a case of masks only (a CVAT export) too
-            viewer.dims.set_current_step(0, (case.images or case.masks)[0].shape[0] // 2)
+        elif (case.images or case.masks) and (case.images or case.masks)[0].spatial_ndim >= 3:
+            # the middle slice (after the time axis of a 4D series); a case of masks only
+            # (a CVAT export) too
+            ref = (case.images or case.masks)[0]
+            z = ref.spatial_ndim - 3
+            viewer.dims.set_current_step(z, ref.shape[z] // 2)
         self.case_shown.emit(case)
 
     def adopt_layer(self, layer) -> None:

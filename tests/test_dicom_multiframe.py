@@ -21,6 +21,7 @@ from napari_medseg.io.dicom import find_series, index_to_lps, read_series
 from napari_medseg.io.dicom_4d import split_volumes
 from napari_medseg.synthetic.dicom import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
+from napari_medseg.viewer_state import state_for
 
 NICOM = Path(nibabel.__file__).parent / "nicom" / "tests" / "data"
 
@@ -204,3 +205,11 @@ def test_4d_case_opens_with_a_time_slider(make_napari_viewer, tmp_path):
     viewer.open(str(tmp_path / "dce"), plugin="napari-medseg")
     assert viewer.dims.ndim == 4 and viewer.dims.nsteps[0] == 3
     assert not viewer.layers[0].rgb
+    state = state_for(viewer)
+    state.set_dataset(tmp_path / "dce")
+    state.show(state.load(state.dataset.case_ids()[0]))
+    assert viewer.dims.current_step[1] == 2  # the middle slice of the 5
+    viewer.dims.set_current_step(0, 2)  # the time slider reaches the last volume
+    [layer] = viewer.layers
+    t, z = viewer.dims.current_step[:2]
+    np.testing.assert_array_equal(np.asarray(layer.data)[t, z], volumes[2, 2])
