@@ -1,17 +1,24 @@
 """Open a 512x512x300 NIfTI case through the plugin vs plain nibabel, in one run.
 
 Our path: detect the layout, list cases, read the case, build napari layer data (CT image +
-label mask, with contrast and label colours). Baseline: ``nibabel.load(...).get_fdata()`` for
-the image and the mask, the way scripts usually load them, and nibabel's fastest raw path
-(``np.asanyarray(img.dataobj)``). Prints times, peak memory (tracemalloc) and ratios.
-Targets: <= 1.2x nibabel's time and <= 1.5x the array bytes of peak memory.
+label mask, with contrast and label colours). Two cases, each against the nibabel call that
+returns the same arrays:
 
-    python benchmarks/bench_load.py [--shape 300 512 512] [--repeat 3]
+- int16 CT (no scaling): ``np.asanyarray(img.dataobj)`` (int16, as ours);
+- scaled CT (int16 with scl_slope 0.25, scl_inter -1024): ``get_fdata(dtype=np.float32)``.
+
+The mask is read with ``dataobj`` (uint8) in both baselines. Runs alternate A-B-B-A; medians,
+per-pair ratios and peak memory (tracemalloc, against the bytes of the returned arrays) are
+printed. Targets: <= 1.2x the baseline's time and <= 1.5x the array bytes of peak memory.
+
+    python benchmarks/bench_load.py [--shape 300 512 512] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -20,8 +27,10 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+SLOPE, INTER = 0.25, -1024.0
 
-def make_case(root: Path, shape) -> Path:
+
+def make_case(root: Path, shape, scaled: bool) -> Path:
     from napari_medseg.synthetic.msd import write_nifti
 
     rng = np.random.default_rng(0)
@@ -29,8 +38,14 @@ def make_case(root: Path, shape) -> Path:
     ct = rng.integers(-1000, 1500, size=shape, dtype=np.int16)
     labels = np.zeros(shape, np.uint8)
     labels[z // 4 : z // 2, y // 4 : y // 2, x // 4 : x // 2] = 1
-    task = root / "Task09_Spleen"
-    write_nifti(task / "imagesTr" / "spleen_1.nii.gz", ct, (1.0, 0.8, 0.8))
+    task = root / ("scaled" if scaled else "int16") / "Task09_Spleen"
+    image = task / "imagesTr" / "spleen_1.nii.gz"
+    write_nifti(image, ct, (1.0, 0.8, 0.8))
+    if scaled:
+        img = nib.load(image)
+        img = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header)
+        img.header.set_slope_inter(SLOPE, INTER)
+        nib.save(img, image)
     write_nifti(task / "labelsTr" / "spleen_1.nii.gz", labels, (1.0, 0.8, 0.8), np.uint8)
     (task / "dataset.json").write_text(
         '{"name": "Spleen", "modality": {"0": "CT"}, "labels": {"0": "background", "1": "spleen"},'
@@ -45,25 +60,19 @@ def plugin_open(task: Path):
     return napari_get_reader(str(task))(str(task))
 
 
-def nibabel_fdata(task: Path):
-    return [nib.load(task / f"{d}Tr" / "spleen_1.nii.gz").get_fdata() for d in ("images", "labels")]
+def nibabel_open(task: Path):
+    image = nib.load(task / "imagesTr" / "spleen_1.nii.gz")
+    mask = np.asanyarray(nib.load(task / "labelsTr" / "spleen_1.nii.gz").dataobj)
+    if image.dataobj.slope != 1 or image.dataobj.inter != 0:
+        return [image.get_fdata(dtype=np.float32), mask]
+    return [np.asanyarray(image.dataobj), mask]
 
 
-def nibabel_raw(task: Path):
-    return [
-        np.asanyarray(nib.load(task / f"{d}Tr" / "spleen_1.nii.gz").dataobj)
-        for d in ("images", "labels")
-    ]
-
-
-def timed(fn, task, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn(task)
-        best = min(best, time.perf_counter() - t0)
-        del out
-    return best
+def seconds(fn, task) -> float:
+    t0 = time.perf_counter()
+    out = fn(task)
+    del out
+    return time.perf_counter() - t0
 
 
 def peak(fn, task):
@@ -80,28 +89,31 @@ def main() -> None:
     parser.add_argument(
         "--shape", type=int, nargs=3, default=(300, 512, 512), metavar=("Z", "Y", "X")
     )
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="A-B-B-A rounds")
     args = parser.parse_args()
+    n = int(np.prod(args.shape))
+    print(f"case {'x'.join(map(str, args.shape))}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        task = make_case(Path(tmp), tuple(args.shape))
-        array_bytes = int(np.prod(args.shape)) * (2 + 1)  # int16 CT + uint8 mask
-        plugin_open(task)  # warm imports
-        results = {name: (timed(fn, task, args.repeat), peak(fn, task))
-                   for name, fn in (("plugin", plugin_open), ("nibabel get_fdata", nibabel_fdata),
-                                    ("nibabel dataobj", nibabel_raw))}  # fmt: skip
-    print(
-        f"case {'x'.join(map(str, args.shape))} int16 CT + uint8 mask = {array_bytes / 1e6:.0f} MB of arrays"
-    )
-    for name, (sec, top) in results.items():
-        print(
-            f"{name:>18}: {sec:6.2f} s   peak {top / 1e6:7.0f} MB ({top / array_bytes:.2f}x array bytes)"
-        )
-    ours = results["plugin"][0]
-    for base in ("nibabel get_fdata", "nibabel dataobj"):
-        print(f"time ratio plugin / {base}: {ours / results[base][0]:.2f}x")
-    print(
-        f"peak memory plugin / array bytes: {results['plugin'][1] / array_bytes:.2f}x (target <= 1.5x)"
-    )
+        for scaled in (False, True):
+            task = make_case(Path(tmp), tuple(args.shape), scaled)
+            out_bytes = n * ((4 if scaled else 2) + 1)  # CT (float32 or int16) + uint8 mask
+            base = "get_fdata(float32)" if scaled else "dataobj"
+            plugin_open(task)  # warm imports and the OS file cache
+            times = {"plugin": [], base: []}
+            fns = {"plugin": plugin_open, base: nibabel_open}
+            for _ in range(args.rounds):
+                for name in ("plugin", base, base, "plugin"):
+                    times[name].append(seconds(fns[name], task))
+            pairs = [a / b for a, b in zip(times["plugin"], times[base], strict=True)]
+            med = {k: statistics.median(v) for k, v in times.items()}
+            tops = {k: peak(fn, task) / out_bytes for k, fn in fns.items()}
+            kind = f"{'scaled' if scaled else 'int16'} CT + uint8 mask ({out_bytes / 1e6:.0f} MB)"
+            print(
+                f"{kind}: plugin {med['plugin']:.2f} s, nibabel {base} {med[base]:.2f} s -> "
+                f"x{med['plugin'] / med[base]:.2f} (pairs {min(pairs):.2f}-{max(pairs):.2f}); "
+                f"peak memory plugin {tops['plugin']:.2f}x, nibabel {tops[base]:.2f}x the "
+                f"array bytes (target <= 1.5x); load {os.getloadavg()[0]:.1f}"
+            )
 
 
 if __name__ == "__main__":
