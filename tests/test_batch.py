@@ -171,3 +171,11 @@ def test_presegment_cli_passes_sam_options_through(
         0
     ]["reason"]
     assert rc == 1 and mask_path(out, "spleen_3").exists()
+
+
+def test_default_workers_run_small_jobs_inline():
+    from napari_medseg.batch.runner import INLINE_BELOW_CASES, default_workers
+
+    assert default_workers(3, cores=8) == 0
+    assert default_workers(INLINE_BELOW_CASES, cores=2) == 0
+    assert default_workers(INLINE_BELOW_CASES, cores=8) is None

@@ -111,6 +111,20 @@ class Summary:
         }
 
 
+# Below this many cases, or on a machine of 2 cores or fewer, a local cluster does not pay:
+# its start-up and one model load per worker process cost more than the parallelism gives
+# (8 cases on 2 cores: inline was 1.83x faster than the default 2-worker cluster).
+INLINE_BELOW_CASES = 16
+
+
+def default_workers(n_cases: int, cores: int | None = None) -> int | None:
+    """0 (inline) for small runs or small machines, else None (dask: one worker per core)."""
+    import os
+
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    return 0 if n_cases < INLINE_BELOW_CASES or cores <= 2 else None
+
+
 def _client(scheduler: str | None, workers: int | None, processes: bool):
     from dask.distributed import Client, LocalCluster
 
@@ -147,7 +161,9 @@ def presegment_dataset(
 
     ``workers=0`` runs inline in this process (no dask); otherwise the cases run on the
     cluster at ``scheduler`` or on a new local cluster of ``workers`` processes (threads when
-    ``processes`` is False). ``on_case(case_id, entry)`` is called as each case finishes.
+    ``processes`` is False). By default (no ``workers``, no ``scheduler``) small runs and
+    small machines run inline (see :func:`default_workers`). ``on_case(case_id, entry)``
+    is called as each case finishes.
     """
     if workers is not None and workers < 0:
         raise MedsegError(f"workers must be 0 or more, not {workers}")
@@ -181,6 +197,8 @@ def presegment_dataset(
     # Build the engine here first: a bad option or checkpoint fails once, not once per case.
     _engine(engine, options)
     src, dst = str(Path(path).resolve()), str(out.resolve())
+    if workers is None and scheduler is None:
+        workers = default_workers(len(todo))
     if workers == 0:
         for cid in todo:
             finish(cid, segment_to_file(src, cid, engine, options, dst))

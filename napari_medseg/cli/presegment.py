@@ -72,7 +72,8 @@ def add_arguments(parser) -> None:
         "--workers",
         type=non_negative_int,
         metavar="N",
-        help="local cluster workers (default: one per core; 0 runs inline without dask)",
+        help="local cluster workers; 0 runs inline without dask (default: inline below 16 cases "
+        "or on 2 cores or fewer, else one per core)",
     )
     run_.add_argument(
         "--overwrite", action="store_true", help="redo cases whose mask already exists"
