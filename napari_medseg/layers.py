@@ -144,6 +144,38 @@ def labels_kwargs(labelmap: LabelMap) -> dict:
     }
 
 
+def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> None:
+    """Show ``labelmap`` on ``layer`` and store it with the layer's volume (for exports)."""
+    kwargs = labels_kwargs(labelmap)
+    layer.colormap = kwargs["colormap"]
+    layer.features = kwargs["features"]
+    info = LayerInfo.from_layer(layer)
+    info.labelmap = labelmap
+    if info.volume is not None:
+        info.volume.labelmap = labelmap
+    info.attach(layer)
+    if voxels_changed:
+        layer.refresh()
+
+
+def layer_labels(layer) -> LabelMap:
+    """The labelmap a Labels layer shows: its edited one, its volume's, else its feature
+    names and colormap (and the ids in its data, for a layer without a labelmap yet)."""
+    info = LayerInfo.from_layer(layer)
+    known = info.labelmap is not None or (info.volume is not None and info.volume.labelmap)
+    return layer_labelmap(np.zeros(0, np.uint8) if known else layer.data, layer_state(layer))
+
+
+def declare_labels(layer, ids) -> LabelMap:
+    """Name and colour every id in ``ids`` on a Labels ``layer`` (new ids join its labelmap,
+    each in a distinct colour), so no written voxel is transparent or nameless."""
+    current = layer_labels(layer)
+    labelmap = current.ensure(ids)
+    if labelmap != current or LayerInfo.from_layer(layer).labelmap is None:
+        apply_labelmap(layer, labelmap)
+    return labelmap
+
+
 def labels_layer(vol: Volume, case: Case, root=None, fmt=None) -> tuple:
     labelmap = vol.labelmap or LabelMap.from_names({})
     arr = vol.array

@@ -32,31 +32,16 @@ from qtpy.QtWidgets import (
 
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_edit import LabelmapEditor
 from napari_medseg.core.labelmap_io import read_labelmap, write_labelmap
 from napari_medseg.core.labelmap_store import save_edits, with_edits
-from napari_medseg.layers import LayerInfo, labels_kwargs, layer_labelmap, layer_state
+from napari_medseg.layers import LayerInfo, apply_labelmap, layer_labelmap, layer_state
 
 if TYPE_CHECKING:
     import napari
 
 FILE_FILTER = "Labelmaps (labelmap.txt dataset.json *.json *.txt)"
 ITKSNAP_FILTER = "ITK-SNAP label descriptions (*.txt)"
-
-
-def apply_labelmap(layer, labelmap: LabelMap, voxels_changed: bool = False) -> None:
-    """Show ``labelmap`` on ``layer`` and store it with the layer's volume (for exports)."""
-    kwargs = labels_kwargs(labelmap)
-    layer.colormap = kwargs["colormap"]
-    layer.features = kwargs["features"]
-    info = LayerInfo.from_layer(layer)
-    info.labelmap = labelmap
-    if info.volume is not None:
-        info.volume.labelmap = labelmap
-    info.attach(layer)
-    if voxels_changed:
-        layer.refresh()
 
 
 def _dataset_root(layer) -> str | None:

@@ -1,11 +1,17 @@
-"""SAM dock widget: embed a case once (off the GUI thread), then click or drag for masks.
+"""SAM dock widget: click points or drag a box on the image, accept the mask into a label.
 
-Prompts live in three layers: "SAM positive" and "SAM negative" points and a "SAM box"
-rectangle. Every prompt change decodes the current slice from the cached embedding into the
-"SAM preview" layer; accepting writes it into the target Labels layer under the chosen label
-id, without touching other labels unless asked. Keys (viewer-wide, not used by napari's
-layers): K accept, Q clear prompts, N next label, G propagate through the volume, U undo.
-The work itself is done by :mod:`napari_medseg.engines.sam` (the same code as the CLI).
+As soon as a case is open the prompt layers exist ("SAM positive", "SAM negative" points and
+a "SAM box" rectangle, see :mod:`napari_medseg._qt.sam_layers`) and the positive-point tool
+is active; the mode buttons or the keys , . / switch between them. Every finished prompt
+decodes the current slice in a worker thread (embedding that slice first when it is not
+cached) into the "SAM preview" layer; only the latest prompt's result is shown, and a new
+prompt, Q or Cancel discards what is still in flight. Accepting writes the mask into the
+target Labels layer under the chosen label id (named and coloured in its labelmap), without
+touching other labels unless asked. Keys while the panel is open: K accept, Q clear prompts,
+N next label, G propagate through the volume, U undo, Shift+U redo.
+SAM's input channels follow the visible image layers (see
+:mod:`napari_medseg.engines.sam_channels`). The work itself is done by
+:mod:`napari_medseg.engines.sam` (the same code as the CLI).
 """
 
 from __future__ import annotations
@@ -16,155 +22,219 @@ import numpy as np
 from napari.layers import Image, Labels
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
-from qtpy.QtCore import Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import QEvent, QTimer, Signal
+from qtpy.QtWidgets import QFileDialog, QWidget
 
 from napari_medseg._qt._util import report_error
+from napari_medseg._qt.sam_layers import BOX, NEGATIVE, POSITIVE, PREVIEW, SamLayers
+from napari_medseg._qt.sam_ui import build_ui
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Box, Volume
 from napari_medseg.engines.sam_cache import EmbeddingCache
+from napari_medseg.engines.sam_channels import seen_layers, view_mapping
 from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_prompts import prompt_on_slice, prompts_from_boxes
+from napari_medseg.engines.sam_requests import EmbedOrder, Eta, RequestLine
 from napari_medseg.engines.sam_settings import load_settings, save_settings
-from napari_medseg.engines.windowing import PRESETS, ChannelSpec, default_mapping, source_channels
-from napari_medseg.layers import geometry_kwargs, layer_volume
+from napari_medseg.engines.sam_undo import UndoStack
+from napari_medseg.engines.windowing import ChannelSpec, source_channels
+from napari_medseg.layers import declare_labels, layer_labels, layer_volume
 
 if TYPE_CHECKING:
     import napari
 
-POSITIVE, NEGATIVE, BOX, PREVIEW = "SAM positive", "SAM negative", "SAM box", "SAM preview"
-KEYS = {"k": "accept", "q": "clear_prompts", "n": "next_label", "g": "propagate", "u": "undo"}
+KEYS = {
+    "k": "accept",
+    "q": "clear_prompts",
+    "n": "next_label",
+    "g": "propagate",
+    "u": "undo",
+    "Shift-U": "redo",
+    ",": "point_mode",
+    ".": "negative_mode",
+    "/": "box_mode",
+}
+VIEW_EVENTS = ("visible", "opacity", "blending")
 
 
 class SamWidget(QWidget):
     progress_changed = Signal(int, int)
+    slices_ready = Signal(list)
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
+        self.layers = SamLayers(napari_viewer)
         self.session = None  # SamSession for the current images and channel mapping
         self._session_key = None
-        self.prediction = None  # (Prediction, slice) shown in the preview layer
-        self._preview_z = 0
-        self.undo_stack: list[tuple] = []  # (labels layer, Edit)
-        self.worker = None
-        self.busy = False  # a worker is queued or running
-        self._cancel = False
-        self._stale = False  # prompts changed while busy: decode again when done
-        self._quiet = False  # clearing prompts: no decode
-        self._watched: set[int] = set()  # prompt layers whose changes we follow
-        self._build_ui()
-        self.progress_changed.connect(self._on_progress)
-        for key, action in KEYS.items():
-            self.viewer.bind_key(
-                key, lambda _v, a=action: self._safe(getattr(self, a)), overwrite=True
-            )
-        self.viewer.layers.events.inserted.connect(self._refresh_layers)
-        self.viewer.layers.events.removed.connect(self._refresh_layers)
-        self.viewer.layers.selection.events.active.connect(self._active_changed)
-        self._refresh_layers()
-
-    # -- UI ---------------------------------------------------------------------------
-    def _build_ui(self) -> None:
+        self.prediction = None  # (Prediction, slice, Ticket) shown in the preview layer
+        self.undo_stack = UndoStack()
+        self.prompt_line, self.job_line = RequestLine(), RequestLine()
+        self.prompt_worker = self.job_worker = None
+        self._rerun = False  # prompts changed while a decode was running
+        self._waiting = None  # slice the running "Embed" does next for the latest prompt
+        self._order: EmbedOrder | None = None  # slices the running "Embed" still has to do
+        self._eta = Eta()
+        self._quiet = False  # the panel itself is editing the prompt layers
+        self._sync_pending = False
+        self._docked = self._closed = False
         settings = load_settings()
-        self.checkpoint = QLineEdit(
-            settings.get("sam_checkpoint", ""), placeholderText="sam_vit_b_01ec64.pth"
-        )
+        build_ui(self, settings.get("sam_checkpoint", ""), settings.get("sam_device", "auto"))
+        self._wire()
+        self._bound = {}
+        for key, action in KEYS.items():
+            func = self._bound[key] = lambda _v, a=action: self._safe(getattr(self, a))
+            self.viewer.bind_key(key, func, overwrite=True)
+        self._sync()
+
+    def _wire(self) -> None:
         self.checkpoint.editingFinished.connect(
             lambda: save_settings(sam_checkpoint=self.checkpoint.text() or None)
         )
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        self.device = QComboBox()
-        self.device.addItems(["auto", "cpu", "cuda", "mps"])
-        self.device.setCurrentText(settings.get("sam_device", "auto"))
+        self.browse.clicked.connect(self._browse)
         self.device.currentTextChanged.connect(lambda d: save_settings(sam_device=d))
-        ckpt_row = QHBoxLayout()
-        ckpt_row.addWidget(self.checkpoint)
-        ckpt_row.addWidget(browse)
-
-        grid = QGridLayout()
-        self.channel_boxes, self.window_boxes = [], []
-        for i, name in enumerate(("R", "G", "B")):
-            src, win = QComboBox(), QComboBox()
-            win.addItems(PRESETS)
-            win.setEditable(True)  # LO:HI limits
-            grid.addWidget(QLabel(f"SAM {name}"), i, 0)
-            grid.addWidget(src, i, 1)
-            grid.addWidget(win, i, 2)
-            self.channel_boxes.append(src)
-            self.window_boxes.append(win)
-
-        self.target = QComboBox()
-        self.label_id = QSpinBox(minimum=1, maximum=65535, value=1)
-        self.overwrite = QCheckBox("overwrite other labels")
-        self.min_score = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.5)
-
-        self.embed_button = QPushButton("Embed this case")
+        for mode, button in self.mode_buttons.items():
+            button.clicked.connect(lambda _c=False, m=mode: self._safe(lambda: self.set_mode(m)))
+        self.label_id.valueChanged.connect(self._show_label)
+        self.target.currentTextChanged.connect(self._show_label)
+        for box in self.channel_boxes + self.window_boxes:
+            box.activated.connect(lambda _i: self.follow_view.setChecked(False))
+        self.follow_view.toggled.connect(lambda _on: self._refresh_channels())
         self.embed_button.clicked.connect(lambda: self._safe(self.embed_case))
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.status = QLabel("Choose a checkpoint, then embed the case.")
-        self.status.setWordWrap(True)
-        self.cache_label = QLabel()
-        clear_cache = QPushButton("Clear cache")
-        clear_cache.clicked.connect(self.clear_cache)
-
-        buttons = QGridLayout()
-        for i, (text, slot) in enumerate(
-            [
-                ("Accept (K)", self.accept),
-                ("Clear prompts (Q)", self.clear_prompts),
-                ("Next label (N)", self.next_label),
-                ("Propagate (G)", self.propagate),
-                ("Undo (U)", self.undo),
-                ("Segment all boxes", self.segment_boxes),
-            ]
-        ):
-            b = QPushButton(text)
-            b.clicked.connect(lambda _checked=False, f=slot: self._safe(f))
-            buttons.addWidget(b, i // 2, i % 2)
-
-        form = QFormLayout()
-        form.addRow("Checkpoint", ckpt_row)
-        form.addRow("Device", self.device)
-        form.addRow("Target labels", self.target)
-        form.addRow("Label id", self.label_id)
-        form.addRow("", self.overwrite)
-        form.addRow("Propagation min score", self.min_score)
-        run_row = QHBoxLayout()
-        run_row.addWidget(self.embed_button)
-        run_row.addWidget(self.cancel_button)
-        cache_row = QHBoxLayout()
-        cache_row.addWidget(self.cache_label)
-        cache_row.addWidget(clear_cache)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addLayout(grid)
-        layout.addLayout(run_row)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addLayout(buttons)
-        layout.addLayout(cache_row)
-        layout.addStretch()
+        self.clear_cache_button.clicked.connect(self.clear_cache)
+        for method, button in self.action_buttons.items():
+            button.clicked.connect(lambda _c=False, m=method: self._safe(getattr(self, m)))
+        self.progress_changed.connect(self._on_progress)
+        self.slices_ready.connect(self._on_slices_ready)
+        self.viewer.layers.events.inserted.connect(self._layers_changed)
+        self.viewer.layers.events.removed.connect(self._layers_changed)
+        self.viewer.layers.selection.events.active.connect(self._active_changed)
+        self.viewer.camera.events.zoom.connect(self.layers.fit_sizes)
         self._show_cache()
+
+    # -- docking and closing ------------------------------------------------------------
+    def event(self, e) -> bool:
+        """napari closes a dock by unparenting its widget: that is when the panel lets go."""
+        if e.type() == QEvent.ParentChange:
+            if self.parent() is not None:
+                self._docked = True
+            elif self._docked:
+                self.close_panel()
+        return super().event(e)
+
+    def close_panel(self) -> None:
+        """Unbind the keys and stop following the viewer; work in flight is discarded."""
+        if self._closed:
+            return
+        self._closed = True
+        self.prompt_line.supersede()
+        self.job_line.supersede()
+        for key, func in self._bound.items():
+            if _bound_to(self.viewer, key, func):
+                self.viewer.bind_key(key, None)
+        self.viewer.layers.events.inserted.disconnect(self._layers_changed)
+        self.viewer.layers.events.removed.disconnect(self._layers_changed)
+        self.viewer.layers.selection.events.active.disconnect(self._active_changed)
+        self.viewer.camera.events.zoom.disconnect(self.layers.fit_sizes)
+        for layer in self.viewer.layers:
+            for name in VIEW_EVENTS:
+                getattr(layer.events, name).disconnect(self._view_changed)
+            if layer.name in (POSITIVE, NEGATIVE, BOX):
+                layer.events.data.disconnect(self._prompt_changed)
+
+    def closeEvent(self, event) -> None:
+        self.close_panel()
+        super().closeEvent(event)
+
+    # -- following the viewer ------------------------------------------------------------
+    def _layers_changed(self, event=None) -> None:
+        """Layers come in batches (a case opens): act once the batch is in."""
+        layer = getattr(event, "value", None)
+        if isinstance(layer, Image):
+            for name in VIEW_EVENTS:
+                getattr(layer.events, name).connect(self._view_changed)
+        if not self._sync_pending:
+            self._sync_pending = True
+            QTimer.singleShot(0, self._sync)
+
+    def _view_changed(self, _event=None) -> None:
+        if self.follow_view.isChecked():
+            self._refresh_channels()
+
+    def _sync(self) -> None:
+        """Channels and targets from the layers; prompt layers ready on the image's grid."""
+        self._sync_pending = False
+        if self._closed:
+            return
+        self._refresh_targets()
+        self._refresh_channels()
+        if not self._image_layers():
+            return
+        ref = self.reference()
+        case = (self._ref_layer().metadata.get("medseg") or {}).get("case")
+        if self.layers.ensure(ref, case):
+            for layer in self.layers.prompts():
+                layer.events.data.connect(self._prompt_changed)
+            self.prompt_line.supersede()
+            self.prediction = None
+            self.set_mode("point")  # a new case: ready for the first click
+
+    def _refresh_targets(self) -> None:
+        current = self.target.currentText()
+        labels = [
+            ly.name for ly in self.viewer.layers if isinstance(ly, Labels) and ly.name != PREVIEW
+        ]
+        self.target.blockSignals(True)
+        self.target.clear()
+        self.target.addItems(labels)
+        if current in labels:
+            self.target.setCurrentText(current)
+        self.target.blockSignals(False)
+        self._show_label()
+
+    def _refresh_channels(self) -> None:
+        """Fill the channel choices; by default SAM sees what the user sees."""
+        sources = self._sources()
+        names = [s.name for s in sources]
+        follow = self.follow_view.isChecked() and names
+        if follow:
+            seen = {id(layer_volume(ly)) for ly in seen_layers(self._image_layers())}
+            shown = [s for s in sources if id(s.volume) in seen] or sources
+            wanted = [m.source for m in view_mapping(shown)]
+        else:
+            wanted = [b.currentText() for b in self.channel_boxes]
+        for box, name in zip(self.channel_boxes, wanted, strict=False):
+            box.blockSignals(True)
+            box.clear()
+            box.addItems(names)
+            box.setCurrentText(name if name in names else (names[0] if names else ""))
+            box.blockSignals(False)
+        chosen = ", ".join(b.currentText() for b in self.channel_boxes)
+        how = "the visible layers" if follow else "your choice"
+        self.channels_label.setText(f"SAM sees {chosen} ({how})" if names else "")
+
+    def _active_changed(self, event) -> None:
+        """The active Labels layer becomes the target; the mode buttons show the active tool."""
+        layer = event.value
+        if isinstance(layer, Labels) and layer.name != PREVIEW:
+            self.target.setCurrentText(layer.name)
+        mode = self.layers.mode()
+        self.mode_group.setExclusive(False)
+        for name, button in self.mode_buttons.items():
+            button.setChecked(name == mode)
+        self.mode_group.setExclusive(True)
+
+    def _show_label(self, _value=None) -> None:
+        """Name and colour of the label id the next accept writes."""
+        name = self.target.currentText()
+        label = self.label_id.value()
+        if name not in self.viewer.layers:
+            self.label_name.setText(f"label_{label} (new layer)")
+            return
+        lab = layer_labels(self.viewer.layers[name]).ensure([label])[label]
+        r, g, b = lab.color
+        self.label_name.setText(f'<span style="color: rgb({r},{g},{b})">&#9632;</span> {lab.name}')
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "SAM checkpoint", "", "PyTorch (*.pth *.pt)")
@@ -172,39 +242,12 @@ class SamWidget(QWidget):
             self.checkpoint.setText(path)
             save_settings(sam_checkpoint=path)
 
-    def _refresh_layers(self, _event=None) -> None:
-        """Refill the channel and target choices from the viewer's layers."""
-        names = [s.name for s in self._sources()]
-        defaults = [m.source for m in default_mapping(self._sources())] if names else []
-        for i, box in enumerate(self.channel_boxes):
-            current = box.currentText()
-            box.blockSignals(True)
-            box.clear()
-            box.addItems(names)
-            box.setCurrentText(current if current in names else (defaults[i] if defaults else ""))
-            box.blockSignals(False)
-        current = self.target.currentText()
-        labels = [
-            ly.name for ly in self.viewer.layers if isinstance(ly, Labels) and ly.name != PREVIEW
-        ]
-        self.target.clear()
-        self.target.addItems(labels)
-        if current in labels:
-            self.target.setCurrentText(current)
-
-    def _active_changed(self, event) -> None:
-        """The active Labels layer becomes the target, as napari's own painting works."""
-        layer = event.value
-        if isinstance(layer, Labels) and layer.name != PREVIEW:
-            self.target.setCurrentText(layer.name)
-
     def _show_cache(self) -> None:
         self.cache_label.setText(f"Cache: {EmbeddingCache().describe()}")
 
-    # -- session --------------------------------------------------------------------
+    # -- session --------------------------------------------------------------------------
     def _image_layers(self) -> list:
-        skip = (POSITIVE, NEGATIVE, BOX, PREVIEW)
-        return [ly for ly in self.viewer.layers if isinstance(ly, Image) and ly.name not in skip]
+        return [ly for ly in self.viewer.layers if isinstance(ly, Image)]
 
     def _sources(self):
         return source_channels([layer_volume(ly) for ly in self._image_layers()])
@@ -223,10 +266,14 @@ class SamWidget(QWidget):
             raise MedsegError("open an image first (no image layer to segment)")
         return vol
 
+    def _ref_layer(self):
+        ref = self.reference()
+        return next(ly for ly in self._image_layers() if layer_volume(ly) is ref)
+
     def session_params(self) -> tuple:
         """What the session depends on, read from the widgets (on the GUI thread)."""
         if not self.checkpoint.text():
-            raise MedsegError("choose a SAM checkpoint file first")
+            raise MedsegError("choose a SAM checkpoint file first (Checkpoint: Browse…)")
         sources = self._sources()
         return (
             self.checkpoint.text(),
@@ -254,41 +301,43 @@ class SamWidget(QWidget):
         return self.session
 
     def current_slice(self) -> int:
-        ref = self._ref_layer()
-        if ref is None or self.reference().spatial_ndim == 2:
+        if self.reference().spatial_ndim == 2:
             return 0
-        return int(round(ref.world_to_data(self.viewer.dims.point)[0]))
+        return int(round(self._ref_layer().world_to_data(self.viewer.dims.point)[0]))
 
-    def _ref_layer(self):
-        ref = self.reference()
-        return next((ly for ly in self._image_layers() if layer_volume(ly) is ref), None)
+    # -- threads: one prompt decode and one long job at a time ------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.prompt_worker is not None or self.job_worker is not None
 
-    # -- background work ----------------------------------------------------------------
-    def _run(self, fn, done, what: str):
-        if self.busy:
-            show_info("SAM is busy; wait or cancel first")
-            return None
-        self.busy, self._cancel = True, False
-        self.cancel_button.setEnabled(True)
-        self.embed_button.setEnabled(False)
-        self.status.setText(what + "…")
-        self.worker = create_worker(
-            fn, _connect={"returned": done, "errored": self._failed, "finished": self._finished}
+    def _start(self, fn, done, kind: str):
+        worker = create_worker(
+            fn,
+            _connect={
+                "returned": lambda r: None if self._closed else done(r),
+                "errored": self._failed,
+                "finished": lambda: self._finished(kind),
+            },
         )
-        return self.worker
+        setattr(self, f"{kind}_worker", worker)
+        self.cancel_button.setEnabled(True)
+        return worker
 
     def _failed(self, exc: BaseException) -> None:
         self.status.setText(f"Failed: {exc}")
+        self.progress.setValue(0)
         report_error(exc)
 
-    def _finished(self) -> None:
-        self.busy = False
-        self.cancel_button.setEnabled(False)
-        self.embed_button.setEnabled(True)
-        self._show_cache()
-        if self._stale:
-            self._stale = False
-            self._prompt_changed()
+    def _finished(self, kind: str) -> None:
+        setattr(self, f"{kind}_worker", None)
+        if kind == "job":
+            self._order = None
+            self.embed_button.setEnabled(True)
+            self._show_cache()
+        self.cancel_button.setEnabled(self.busy)
+        if kind == "prompt" and self._rerun and not self._closed:
+            self._rerun = False
+            self._safe(self.update_preview)
 
     def _safe(self, action):
         """Run a button or key action; a MedsegError becomes a notification, not a traceback."""
@@ -302,25 +351,200 @@ class SamWidget(QWidget):
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(done)
+        self.progress.setFormat(self._eta.text(done, total))
 
     def _report(self, done: int, total: int) -> None:  # called from the worker thread
         try:
             self.progress_changed.emit(done, total)
-        except RuntimeError:  # the widget was closed: stop the work at the next step
-            self._cancel = True
+        except RuntimeError:  # the widget was deleted: stop the work at the next step
+            self.job_line.supersede()
+
+    def _start_job(self, work, done, what: str):
+        """Run ``work(ticket)`` in a thread; ``done`` gets its result unless it was cancelled."""
+        if self.job_worker is not None:
+            show_info("SAM is busy: wait, or press Cancel first")
+            return None
+        ticket = self.job_line.issue()
+        self._eta = Eta("slices")
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.embed_button.setEnabled(False)
+        self.status.setText(what + "…")
+
+        def finish(result):
+            if ticket.current:
+                done(result)
+            else:
+                self.status.setText(f"{what} cancelled: nothing written")
+
+        return self._start(lambda: work(ticket), finish, "job")
 
     def cancel(self) -> None:
-        self._cancel = True
-        self.status.setText("Cancelling…")
+        """Stop everything in flight; results that still arrive are discarded."""
+        self.prompt_line.supersede()
+        self.job_line.supersede()
+        self._rerun, self._waiting = False, None
+        self.status.setText("Cancelled")
 
+    # -- prompts ------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        self.layers.set_mode(mode)
+
+    def point_mode(self) -> None:
+        self.set_mode("point")
+
+    def negative_mode(self) -> None:
+        self.set_mode("negative")
+
+    def box_mode(self) -> None:
+        self.set_mode("box")
+
+    def prompt_layers(self):
+        """The positive, negative and box layers (made on the image's grid if missing)."""
+        self._sync()
+        return self.layers.prompts()
+
+    def _prompt_changed(self, event=None) -> None:
+        action = str(getattr(event, "action", ""))
+        if self._quiet or action.endswith("ing"):  # adding/changing: the drag is not over
+            return
+        self._safe(self.update_preview)
+
+    def current_prompt(self):
+        pos, neg, box = self.layers.prompts()
+        rects = [d for d, t in zip(box.data, box.shape_type, strict=True) if t == "rectangle"]
+        return prompt_on_slice(
+            self.current_slice(), self.label_id.value(), pos.data, neg.data, rects
+        )
+
+    def update_preview(self):
+        """Decode the latest prompt in a worker (embedding its slice first when needed)."""
+        ticket = self.prompt_line.issue()  # whatever was in flight is now stale
+        self._waiting = None
+        prompt = self.current_prompt()
+        z = prompt.slice if self.reference().spatial_ndim == 3 else None
+        if prompt.empty:
+            self.prediction = None
+            self.layers.show_preview(None, z)
+            return None
+        if self.prompt_worker is not None:
+            self._rerun = True
+            return None
+        params = self.session_params()
+        if self._order is not None and self._order.prefer(prompt.slice):
+            self._waiting = prompt.slice  # _on_slices_ready decodes it
+            self.status.setText(f"Embedding slice {prompt.slice} first…")
+            return None
+        ready = self._session_ready(params[0]) and self.session.is_embedded(prompt.slice)
+        self.status.setText("Decoding…" if ready else f"Embedding slice {prompt.slice}…")
+
+        def work():
+            session = self._make_session(*params)
+            if ticket.cancelled():
+                return None
+            session.embedding(prompt.slice)  # computed and cached when missing
+            return None if ticket.cancelled() else session.predict(prompt)
+
+        def show(pred):
+            if pred is None or not ticket.current:
+                return  # superseded: a newer prompt, Q or Cancel
+            self.prediction = (pred, z, ticket)
+            self.layers.show_preview(pred.mask, z)
+            where = f"Slice {prompt.slice}: " if z is not None else ""
+            self.status.setText(
+                f"{where}mask of {int(pred.mask.sum())} px, score {pred.score:.2f} (K accepts)"
+            )
+
+        return self._start(work, show, "prompt")
+
+    def _on_slices_ready(self, slices: list) -> None:
+        if self._waiting in slices and not self._closed:
+            self._waiting = None
+            self._safe(self.update_preview)
+
+    def clear_prompts(self) -> None:
+        """Remove every prompt; a mask still being computed for them is discarded."""
+        self.prompt_line.supersede()
+        self._rerun, self._waiting = False, None
+        self._quiet = True
+        try:
+            for layer in self.layers.prompts():
+                layer.data = np.zeros((0, layer.ndim)) if layer.name != BOX else []
+        finally:
+            self._quiet = False
+        self.prediction = None
+        self.layers.show_preview(None, None)
+
+    # -- edits ------------------------------------------------------------------------------
+    def target_layer(self):
+        name = self.target.currentText()
+        if name in self.viewer.layers:
+            return self.viewer.layers[name]
+        layer = self.layers.result_layer(self.reference())
+        self._refresh_targets()
+        self.target.setCurrentText(layer.name)
+        return layer
+
+    def _apply(self, what: str, masks: dict, label: int | None = None, merge: bool = False):
+        """Paste ``masks`` (slice -> mask) as one undo step (or into the last one if ``merge``)."""
+        layer, label = self.target_layer(), label or self.label_id.value()
+        declare_labels(layer, [label])
+        edit = paste_slices(layer.data, masks, label, self.overwrite.isChecked())
+        if merge and self.undo_stack.done and self.undo_stack.done[-1].target is layer:
+            self.undo_stack.done[-1].edits.append(edit)
+        else:
+            self.undo_stack.push(layer, what, [edit])
+        layer.refresh()
+        self._show_label()
+        self.status.setText(f"Label {label}: {edit.size} voxels set (U undoes)")
+
+    def accept(self) -> None:
+        """Write the previewed mask into the target labels and clear the prompts."""
+        if self.prediction is None or not self.prediction[2].current:
+            show_info("No SAM mask to accept yet: click on the image and wait for the preview")
+            return
+        pred, z, _ = self.prediction
+        self._apply("accept", {z: pred.mask})
+        self.clear_prompts()
+
+    def next_label(self) -> None:
+        self.label_id.setValue(self.label_id.value() + 1)
+
+    def undo(self) -> None:
+        step = self.undo_stack.undo()
+        if step is None:
+            show_info("Nothing to undo")
+            return
+        step.target.refresh()
+        self.status.setText(f"Undid {step.what} ({step.size} voxels)")
+
+    def redo(self) -> None:
+        step = self.undo_stack.redo()
+        if step is None:
+            show_info("Nothing to redo")
+            return
+        step.target.refresh()
+        self.status.setText(f"Redid {step.what} ({step.size} voxels)")
+
+    # -- long jobs --------------------------------------------------------------------------
     def embed_case(self):
-        """Embed every slice not cached yet (a cancelled run keeps the slices it finished)."""
+        """Embed every slice not cached yet; a slice the user prompts on goes first."""
+        from napari_medseg.engines.sam_embed import default_batch_size
+
         params = self.session_params()
 
-        def job():
+        def work(ticket):
             session = self._make_session(*params)
-            n = session.embed(progress=self._report, cancelled=lambda: self._cancel)
-            return n, len(session.stack) - len(session.missing())
+            order = self._order = EmbedOrder(session.missing())
+            total, done = len(order), 0
+            self._report(0, total)
+            size = session.batch_size or default_batch_size(session.sam)
+            while not ticket.cancelled() and (batch := order.take(size)):
+                session.embed(batch)
+                done += len(batch)
+                self._report(done, total)
+                self.slices_ready.emit(batch)
+            return done, len(session.stack) - len(session.missing())
 
         def done(result):
             n, ready = result
@@ -329,159 +553,19 @@ class SamWidget(QWidget):
                 f"{ready}/{total} slices embedded ({n} computed now, the rest from the cache)"
             )
 
-        return self._run(job, done, "Embedding")
+        return self._start_job(work, done, "Embedding")
 
     def clear_cache(self) -> None:
         freed = EmbeddingCache().clear()
         self.status.setText(f"Cache cleared ({freed / 2**20:.1f} MiB)")
         self._show_cache()
 
-    # -- prompts ----------------------------------------------------------------------
-    def prompt_layers(self):
-        """The positive, negative and box layers, created on the reference grid if missing."""
-        ref = self.reference()
-        geo = geometry_kwargs(ref)
-        ndim = ref.spatial_ndim
-        for name, color in ((POSITIVE, "lime"), (NEGATIVE, "red")):
-            if name not in self.viewer.layers:
-                self.viewer.add_points(
-                    np.zeros((0, ndim)), name=name, face_color=color, size=4, **geo
-                )
-        if BOX not in self.viewer.layers:
-            self.viewer.add_shapes(
-                name=BOX,
-                ndim=ndim,
-                edge_color="yellow",
-                face_color="transparent",
-                edge_width=1,
-                **geo,
-            )
-        layers = self.viewer.layers[POSITIVE], self.viewer.layers[NEGATIVE], self.viewer.layers[BOX]
-        for layer in layers:
-            if id(layer) not in self._watched:  # also layers left by an earlier widget
-                layer.events.data.connect(self._prompt_changed)
-                self._watched.add(id(layer))
-        return layers
-
-    def _prompt_changed(self, _event=None) -> None:
-        if self._quiet:
-            return
-        if self.busy:
-            self._stale = True
-        else:
-            self._safe(self.update_preview)
-
-    def current_prompt(self):
-        pos, neg, box = self.prompt_layers()
-        rects = [d for d, t in zip(box.data, box.shape_type, strict=True) if t == "rectangle"]
-        return prompt_on_slice(
-            self.current_slice(), self.label_id.value(), pos.data, neg.data, rects
-        )
-
-    def update_preview(self):
-        """Decode the current prompt; embeds the slice first (in a worker) when it is not cached."""
-        prompt = self.current_prompt()
-        if prompt.empty:
-            self._show_prediction(None, prompt.slice)
-            return None
-
-        params = self.session_params()
-
-        def job():
-            return self._make_session(*params).predict(prompt), prompt.slice
-
-        if self._session_ready(params[0]) and self.session.is_embedded(prompt.slice):
-            self._show_prediction(*job())  # a cached embedding decodes in milliseconds
-            return None
-        return self._run(
-            job, lambda r: self._show_prediction(*r), f"Embedding slice {prompt.slice}"
-        )
-
-    def _show_prediction(self, prediction, z: int) -> None:
-        self.prediction = prediction if prediction is None else (prediction, z)
-        ref = self.reference()
-        shape = ref.shape[: ref.spatial_ndim]
-        if PREVIEW not in self.viewer.layers:
-            self.viewer.add_labels(
-                np.zeros(shape, np.uint8), name=PREVIEW, opacity=0.6, **geometry_kwargs(ref)
-            )
-        layer = self.viewer.layers[PREVIEW]
-        if len(shape) == 3:
-            layer.data[self._preview_z] = 0
-            self._preview_z = z
-        else:
-            layer.data[...] = 0
-        if prediction is not None:
-            (layer.data[z] if len(shape) == 3 else layer.data)[prediction.mask] = 1
-            self.status.setText(
-                f"Slice {z}: mask of {int(prediction.mask.sum())} px, score {prediction.score:.2f}"
-            )
-        layer.refresh()
-
-    # -- actions ----------------------------------------------------------------------
-    def target_layer(self):
-        name = self.target.currentText()
-        if name in self.viewer.layers:
-            return self.viewer.layers[name]
-        ref = self.reference()
-        layer = self.viewer.add_labels(
-            np.zeros(ref.shape[: ref.spatial_ndim], np.uint16),
-            name="SAM labels",
-            **geometry_kwargs(ref),
-        )
-        self.target.setCurrentText(layer.name)
-        return layer
-
-    def _apply(self, masks: dict, label: int | None = None, merge: bool = False) -> None:
-        """Paste ``masks`` (slice -> mask) as one undo step (or into the last one if ``merge``)."""
-        layer, label = self.target_layer(), label or self.label_id.value()
-        edit = paste_slices(layer.data, masks, label, self.overwrite.isChecked())
-        if merge and self.undo_stack and self.undo_stack[-1][0] is layer:
-            self.undo_stack[-1][1].append(edit)
-        else:
-            self.undo_stack.append((layer, [edit]))
-        layer.refresh()
-        self.status.setText(f"Label {label}: {edit.size} voxels set (U undoes)")
-
-    def accept(self) -> None:
-        """Write the previewed mask into the target labels and clear the prompts."""
-        if self.prediction is None:
-            show_info("No SAM mask to accept: place a point or a box first")
-            return
-        pred, z = self.prediction
-        self._apply({z if self.reference().spatial_ndim == 3 else None: pred.mask})
-        self.clear_prompts()
-
-    def clear_prompts(self) -> None:
-        self._quiet = True
-        try:
-            for name in (POSITIVE, NEGATIVE, BOX):
-                if name in self.viewer.layers:
-                    layer = self.viewer.layers[name]
-                    layer.data = np.zeros((0, layer.ndim)) if name != BOX else []
-        finally:
-            self._quiet = False
-        self._show_prediction(None, 0)
-
-    def next_label(self) -> None:
-        self.label_id.setValue(self.label_id.value() + 1)
-
-    def undo(self) -> None:
-        if not self.undo_stack:
-            show_info("Nothing to undo")
-            return
-        layer, edits = self.undo_stack.pop()
-        for edit in reversed(edits):
-            edit.undo(layer.data)
-        layer.refresh()
-        self.status.setText(f"Undid {sum(e.size for e in edits)} voxels")
-
     def propagate(self):
         """Accept the preview, then follow the current slice's label through the volume."""
         if self.reference().spatial_ndim != 3:
             show_info("Propagation needs a 3D image")
             return None
-        if self.prediction is not None:
+        if self.prediction is not None and self.prediction[2].current:
             self.accept()
         z, label = self.current_slice(), self.label_id.value()
         layer = self.target_layer()
@@ -491,27 +575,24 @@ class SamWidget(QWidget):
             return None
         min_score, params = self.min_score.value(), self.session_params()
 
-        def job():
+        def work(ticket):
             session = self._make_session(*params)
             return session.propagate(
-                z, start, label, min_score, progress=self._report, cancelled=lambda: self._cancel
+                z, start, label, min_score, progress=self._report, cancelled=ticket.cancelled
             )
 
         def done(masks):
-            self._apply(masks)
-            self.status.setText(
-                f"Propagated label {label} to {len(masks)} slices"
-                + (" (cancelled)" if self._cancel else "")
-            )
+            self._apply("propagate", masks, label)
+            self.status.setText(f"Propagated label {label} to {len(masks)} slices (U undoes)")
 
-        return self._run(job, done, "Propagating")
+        return self._start_job(work, done, "Propagating")
 
     def box_prompts(self):
         """Box prompts from the case's boxes layer (VOC boxes, ids by box label), else "SAM box"."""
         boxes_layers = [
             ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"
         ]
-        layer = boxes_layers[0] if boxes_layers else self.prompt_layers()[2]
+        layer = boxes_layers[0] if boxes_layers else self.layers[BOX]
         names = layer.features.get("label")
         boxes = []
         for i, (data, kind) in enumerate(zip(layer.data, layer.shape_type, strict=True)):
@@ -522,9 +603,7 @@ class SamWidget(QWidget):
             label = str(names.iloc[i]) if names is not None else str(self.label_id.value())
             boxes.append(Box(z, lo[-2], lo[-1], hi[-2], hi[-1], label))
         if not boxes:
-            raise MedsegError(
-                "no boxes to segment: open a dataset with boxes or draw rectangles in 'SAM box'"
-            )
+            raise MedsegError("no boxes to segment: drag boxes with the Box tool first")
         prompts, labelmap = prompts_from_boxes(boxes)
         if names is None:  # hand-drawn boxes: all get the chosen label id
             for p in prompts:
@@ -535,21 +614,33 @@ class SamWidget(QWidget):
         """One SAM mask per box, all slices in one batch (one undo step)."""
         prompts, labelmap = self.box_prompts()
         params = self.session_params()
+        three_d = self.reference().spatial_ndim == 3
 
-        def job():
+        def work(ticket):
             session = self._make_session(*params)
             session.embed(
                 sorted({p.slice for p in prompts}),
                 progress=self._report,
-                cancelled=lambda: self._cancel,
+                cancelled=ticket.cancelled,
             )
-            return [(p, session.predict(p).mask) for p in prompts if not self._cancel]
+            return [(p, session.predict(p).mask) for p in prompts if not ticket.cancelled()]
 
         def done(results):
             for i, (prompt, mask) in enumerate(results):
-                z = prompt.slice if self.reference().spatial_ndim == 3 else None
-                self._apply({z: mask}, prompt.label, merge=i > 0)
+                self._apply(
+                    "segment boxes",
+                    {prompt.slice if three_d else None: mask},
+                    prompt.label,
+                    merge=i > 0,
+                )
             names = ", ".join(f"{i}={n}" for i, n in labelmap.names().items() if i)
             self.status.setText(f"Segmented {len(results)} boxes ({names})")
 
-        return self._run(job, done, "Segmenting boxes")
+        return self._start_job(work, done, "Segmenting boxes")
+
+
+def _bound_to(viewer, key: str, func) -> bool:
+    """Whether ``key`` is still bound to our ``func`` (napari stores normalised key names)."""
+    from napari.utils.key_bindings import coerce_keybinding
+
+    return viewer.keymap.get(coerce_keybinding(key)) is func

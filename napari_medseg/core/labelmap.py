@@ -97,12 +97,14 @@ class LabelMap:
         return LabelMap(labels.values())
 
     def ensure(self, ids: Iterable[int]) -> LabelMap:
-        """A copy that also declares every id in ``ids`` (named ``label_<id>``)."""
+        """A copy that also declares every id in ``ids`` (named ``label_<id>``), each new label
+        in a colour no other label has (its palette colour when free)."""
         out = self
         for i in sorted({int(i) for i in ids} - set(self._labels)):
-            out = out.with_label(
-                Label(i, "background" if i == 0 else f"label_{i}", default_color(i))
-            )
+            used = {lab.color for lab in out} | {BACKGROUND_COLOR}
+            candidates = (default_color(k) for k in range(i, i + 10 * len(PALETTE)))
+            color = BACKGROUND_COLOR if i == 0 else next(c for c in candidates if c not in used)
+            out = out.with_label(Label(i, "background" if i == 0 else f"label_{i}", color))
         return out
 
     def renamed(self, label_id: int, name: str) -> LabelMap:

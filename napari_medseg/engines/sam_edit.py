@@ -20,7 +20,12 @@ class Edit:
         return int(self.old.size)
 
     def undo(self, labels: np.ndarray) -> None:
-        labels[self.index] = self.old
+        if self.size:  # an empty index would address the whole array
+            labels[self.index] = self.old
+
+    def redo(self, labels: np.ndarray) -> None:
+        if self.size:
+            labels[self.index] = self.label
 
 
 def _free(
