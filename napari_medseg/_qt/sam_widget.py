@@ -20,21 +20,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image, Labels
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
-from qtpy.QtCore import QEvent, QTimer, Signal
+from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from napari_medseg._qt._util import report_error
+from napari_medseg._qt.sam_jobs import SamJobs
 from napari_medseg._qt.sam_layers import BOX, NEGATIVE, POSITIVE, PREVIEW, SamLayers
+from napari_medseg._qt.sam_runner import SamRunner
 from napari_medseg._qt.sam_ui import build_ui
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.core.model import Box, Volume
+from napari_medseg.core.model import Volume
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_channels import seen_layers, view_mapping
 from napari_medseg.engines.sam_edit import paste_slices
-from napari_medseg.engines.sam_prompts import prompt_on_slice, prompts_from_boxes
-from napari_medseg.engines.sam_requests import EmbedOrder, Eta, RequestLine
+from napari_medseg.engines.sam_prompts import prompt_on_slice
 from napari_medseg.engines.sam_settings import load_settings, save_settings
 from napari_medseg.engines.sam_undo import UndoStack
 from napari_medseg.engines.windowing import ChannelSpec, source_channels
@@ -57,10 +57,7 @@ KEYS = {
 VIEW_EVENTS = ("visible", "opacity", "blending")
 
 
-class SamWidget(QWidget):
-    progress_changed = Signal(int, int)
-    slices_ready = Signal(list)
-
+class SamWidget(SamJobs, QWidget):
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
@@ -69,12 +66,9 @@ class SamWidget(QWidget):
         self._session_key = None
         self.prediction = None  # (Prediction, slice, Ticket) shown in the preview layer
         self.undo_stack = UndoStack()
-        self.prompt_line, self.job_line = RequestLine(), RequestLine()
-        self.prompt_worker = self.job_worker = None
+        self.runner = SamRunner(self)
         self._rerun = False  # prompts changed while a decode was running
         self._waiting = None  # slice the running "Embed" does next for the latest prompt
-        self._order: EmbedOrder | None = None  # slices the running "Embed" still has to do
-        self._eta = Eta()
         self._quiet = False  # the panel itself is editing the prompt layers
         self._sync_pending = False
         self._docked = self._closed = False
@@ -105,8 +99,7 @@ class SamWidget(QWidget):
         self.clear_cache_button.clicked.connect(self.clear_cache)
         for method, button in self.action_buttons.items():
             button.clicked.connect(lambda _c=False, m=method: self._safe(getattr(self, m)))
-        self.progress_changed.connect(self._on_progress)
-        self.slices_ready.connect(self._on_slices_ready)
+        self.runner.slices_ready.connect(self._on_slices_ready)
         self.viewer.layers.events.inserted.connect(self._layers_changed)
         self.viewer.layers.events.removed.connect(self._layers_changed)
         self.viewer.layers.selection.events.active.connect(self._active_changed)
@@ -127,9 +120,9 @@ class SamWidget(QWidget):
         """Unbind the keys and stop following the viewer; work in flight is discarded."""
         if self._closed:
             return
-        self._closed = True
-        self.prompt_line.supersede()
-        self.job_line.supersede()
+        self._closed = self.runner.closed = True
+        self.runner.prompts.supersede()
+        self.runner.jobs.supersede()
         for key, func in self._bound.items():
             if _bound_to(self.viewer, key, func):
                 self.viewer.bind_key(key, None)
@@ -176,7 +169,7 @@ class SamWidget(QWidget):
         if self.layers.ensure(ref, case):
             for layer in self.layers.prompts():
                 layer.events.data.connect(self._prompt_changed)
-            self.prompt_line.supersede()
+            self.runner.prompts.supersede()
             self.prediction = None
             self.set_mode("point")  # a new case: ready for the first click
 
@@ -218,6 +211,8 @@ class SamWidget(QWidget):
         """The active Labels layer becomes the target; the mode buttons show the active tool."""
         layer = event.value
         if isinstance(layer, Labels) and layer.name != PREVIEW:
+            if self.target.findText(layer.name) < 0:  # just added: the list follows later
+                self._refresh_targets()
             self.target.setCurrentText(layer.name)
         mode = self.layers.mode()
         self.mode_group.setExclusive(False)
@@ -305,37 +300,16 @@ class SamWidget(QWidget):
             return 0
         return int(round(self._ref_layer().world_to_data(self.viewer.dims.point)[0]))
 
-    # -- threads: one prompt decode and one long job at a time ------------------------------
+    # -- threads (see sam_runner) -------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.prompt_worker is not None or self.job_worker is not None
+        return self.runner.busy
 
-    def _start(self, fn, done, kind: str):
-        worker = create_worker(
-            fn,
-            _connect={
-                "returned": lambda r: None if self._closed else done(r),
-                "errored": self._failed,
-                "finished": lambda: self._finished(kind),
-            },
-        )
-        setattr(self, f"{kind}_worker", worker)
-        self.cancel_button.setEnabled(True)
-        return worker
-
-    def _failed(self, exc: BaseException) -> None:
-        self.status.setText(f"Failed: {exc}")
-        self.progress.setValue(0)
-        report_error(exc)
-
-    def _finished(self, kind: str) -> None:
-        setattr(self, f"{kind}_worker", None)
+    def worker_finished(self, kind: str) -> None:
         if kind == "job":
-            self._order = None
             self.embed_button.setEnabled(True)
             self._show_cache()
-        self.cancel_button.setEnabled(self.busy)
-        if kind == "prompt" and self._rerun and not self._closed:
+        elif self._rerun:
             self._rerun = False
             self._safe(self.update_preview)
 
@@ -348,41 +322,9 @@ class SamWidget(QWidget):
             report_error(exc)
             return None
 
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setMaximum(max(1, total))
-        self.progress.setValue(done)
-        self.progress.setFormat(self._eta.text(done, total))
-
-    def _report(self, done: int, total: int) -> None:  # called from the worker thread
-        try:
-            self.progress_changed.emit(done, total)
-        except RuntimeError:  # the widget was deleted: stop the work at the next step
-            self.job_line.supersede()
-
-    def _start_job(self, work, done, what: str):
-        """Run ``work(ticket)`` in a thread; ``done`` gets its result unless it was cancelled."""
-        if self.job_worker is not None:
-            show_info("SAM is busy: wait, or press Cancel first")
-            return None
-        ticket = self.job_line.issue()
-        self._eta = Eta("slices")
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        self.embed_button.setEnabled(False)
-        self.status.setText(what + "…")
-
-        def finish(result):
-            if ticket.current:
-                done(result)
-            else:
-                self.status.setText(f"{what} cancelled: nothing written")
-
-        return self._start(lambda: work(ticket), finish, "job")
-
     def cancel(self) -> None:
         """Stop everything in flight; results that still arrive are discarded."""
-        self.prompt_line.supersede()
-        self.job_line.supersede()
+        self.runner.cancel()
         self._rerun, self._waiting = False, None
         self.status.setText("Cancelled")
 
@@ -419,7 +361,7 @@ class SamWidget(QWidget):
 
     def update_preview(self):
         """Decode the latest prompt in a worker (embedding its slice first when needed)."""
-        ticket = self.prompt_line.issue()  # whatever was in flight is now stale
+        ticket = self.runner.prompts.issue()  # whatever was in flight is now stale
         self._waiting = None
         prompt = self.current_prompt()
         z = prompt.slice if self.reference().spatial_ndim == 3 else None
@@ -427,11 +369,11 @@ class SamWidget(QWidget):
             self.prediction = None
             self.layers.show_preview(None, z)
             return None
-        if self.prompt_worker is not None:
+        if self.runner.prompt_worker is not None:
             self._rerun = True
             return None
         params = self.session_params()
-        if self._order is not None and self._order.prefer(prompt.slice):
+        if self.runner.order is not None and self.runner.order.prefer(prompt.slice):
             self._waiting = prompt.slice  # _on_slices_ready decodes it
             self.status.setText(f"Embedding slice {prompt.slice} first…")
             return None
@@ -455,7 +397,7 @@ class SamWidget(QWidget):
                 f"{where}mask of {int(pred.mask.sum())} px, score {pred.score:.2f} (K accepts)"
             )
 
-        return self._start(work, show, "prompt")
+        return self.runner.start(work, show, "prompt")
 
     def _on_slices_ready(self, slices: list) -> None:
         if self._waiting in slices and not self._closed:
@@ -464,7 +406,7 @@ class SamWidget(QWidget):
 
     def clear_prompts(self) -> None:
         """Remove every prompt; a mask still being computed for them is discarded."""
-        self.prompt_line.supersede()
+        self.runner.prompts.supersede()
         self._rerun, self._waiting = False, None
         self._quiet = True
         try:
@@ -525,118 +467,6 @@ class SamWidget(QWidget):
             return
         step.target.refresh()
         self.status.setText(f"Redid {step.what} ({step.size} voxels)")
-
-    # -- long jobs --------------------------------------------------------------------------
-    def embed_case(self):
-        """Embed every slice not cached yet; a slice the user prompts on goes first."""
-        from napari_medseg.engines.sam_embed import default_batch_size
-
-        params = self.session_params()
-
-        def work(ticket):
-            session = self._make_session(*params)
-            order = self._order = EmbedOrder(session.missing())
-            total, done = len(order), 0
-            self._report(0, total)
-            size = session.batch_size or default_batch_size(session.sam)
-            while not ticket.cancelled() and (batch := order.take(size)):
-                session.embed(batch)
-                done += len(batch)
-                self._report(done, total)
-                self.slices_ready.emit(batch)
-            return done, len(session.stack) - len(session.missing())
-
-        def done(result):
-            n, ready = result
-            total = len(self.session.stack)
-            self.status.setText(
-                f"{ready}/{total} slices embedded ({n} computed now, the rest from the cache)"
-            )
-
-        return self._start_job(work, done, "Embedding")
-
-    def clear_cache(self) -> None:
-        freed = EmbeddingCache().clear()
-        self.status.setText(f"Cache cleared ({freed / 2**20:.1f} MiB)")
-        self._show_cache()
-
-    def propagate(self):
-        """Accept the preview, then follow the current slice's label through the volume."""
-        if self.reference().spatial_ndim != 3:
-            show_info("Propagation needs a 3D image")
-            return None
-        if self.prediction is not None and self.prediction[2].current:
-            self.accept()
-        z, label = self.current_slice(), self.label_id.value()
-        layer = self.target_layer()
-        start = np.asarray(layer.data[z]) == label
-        if not start.any():
-            show_info(f"Label {label} is empty on slice {z}: nothing to propagate")
-            return None
-        min_score, params = self.min_score.value(), self.session_params()
-
-        def work(ticket):
-            session = self._make_session(*params)
-            return session.propagate(
-                z, start, label, min_score, progress=self._report, cancelled=ticket.cancelled
-            )
-
-        def done(masks):
-            self._apply("propagate", masks, label)
-            self.status.setText(f"Propagated label {label} to {len(masks)} slices (U undoes)")
-
-        return self._start_job(work, done, "Propagating")
-
-    def box_prompts(self):
-        """Box prompts from the case's boxes layer (VOC boxes, ids by box label), else "SAM box"."""
-        boxes_layers = [
-            ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"
-        ]
-        layer = boxes_layers[0] if boxes_layers else self.layers[BOX]
-        names = layer.features.get("label")
-        boxes = []
-        for i, (data, kind) in enumerate(zip(layer.data, layer.shape_type, strict=True)):
-            if kind != "rectangle":
-                continue
-            lo, hi = data.min(axis=0), data.max(axis=0)
-            z = int(round(lo[0])) if data.shape[1] == 3 else None
-            label = str(names.iloc[i]) if names is not None else str(self.label_id.value())
-            boxes.append(Box(z, lo[-2], lo[-1], hi[-2], hi[-1], label))
-        if not boxes:
-            raise MedsegError("no boxes to segment: drag boxes with the Box tool first")
-        prompts, labelmap = prompts_from_boxes(boxes)
-        if names is None:  # hand-drawn boxes: all get the chosen label id
-            for p in prompts:
-                p.label = self.label_id.value()
-        return prompts, labelmap
-
-    def segment_boxes(self):
-        """One SAM mask per box, all slices in one batch (one undo step)."""
-        prompts, labelmap = self.box_prompts()
-        params = self.session_params()
-        three_d = self.reference().spatial_ndim == 3
-
-        def work(ticket):
-            session = self._make_session(*params)
-            session.embed(
-                sorted({p.slice for p in prompts}),
-                progress=self._report,
-                cancelled=ticket.cancelled,
-            )
-            return [(p, session.predict(p).mask) for p in prompts if not ticket.cancelled()]
-
-        def done(results):
-            for i, (prompt, mask) in enumerate(results):
-                self._apply(
-                    "segment boxes",
-                    {prompt.slice if three_d else None: mask},
-                    prompt.label,
-                    merge=i > 0,
-                )
-            names = ", ".join(f"{i}={n}" for i, n in labelmap.names().items() if i)
-            self.status.setText(f"Segmented {len(results)} boxes ({names})")
-
-        return self._start_job(work, done, "Segmenting boxes")
 
 
 def _bound_to(viewer, key: str, func) -> bool:
