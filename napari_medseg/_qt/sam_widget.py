@@ -16,6 +16,7 @@ SAM's input channels follow the visible image layers (see
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,6 +72,7 @@ class SamWidget(SamJobs, QWidget):
         self._waiting = None  # slice the running "Embed" does next for the latest prompt
         self._quiet = False  # the panel itself is editing the prompt layers
         self._sync_pending = False
+        self._plain = weakref.WeakKeyDictionary()  # plain image layer -> (data, Volume)
         self._docked = self._closed = False
         settings = load_settings()
         build_ui(self, settings.get("sam_checkpoint", ""), settings.get("sam_device", "auto"))
@@ -192,7 +194,7 @@ class SamWidget(SamJobs, QWidget):
         names = [s.name for s in sources]
         follow = self.follow_view.isChecked() and names
         if follow:
-            seen = {id(layer_volume(ly)) for ly in seen_layers(self._image_layers())}
+            seen = {id(self._volume(ly)) for ly in seen_layers(self._image_layers())}
             shown = [s for s in sources if id(s.volume) in seen] or sources
             wanted = [m.source for m in view_mapping(shown)]
         else:
@@ -244,8 +246,17 @@ class SamWidget(SamJobs, QWidget):
     def _image_layers(self) -> list:
         return [ly for ly in self.viewer.layers if isinstance(ly, Image)]
 
+    def _volume(self, layer) -> Volume:
+        """The layer's Volume; a plain napari layer's wrapper is kept while its data is."""
+        if (layer.metadata.get("medseg") or {}).get("volume") is not None:
+            return layer_volume(layer)
+        kept = self._plain.get(layer)
+        if kept is None or kept[0] is not layer.data:
+            kept = self._plain[layer] = (layer.data, layer_volume(layer))
+        return kept[1]
+
     def _sources(self):
-        return source_channels([layer_volume(ly) for ly in self._image_layers()])
+        return source_channels([self._volume(ly) for ly in self._image_layers()])
 
     def mapping(self) -> list[ChannelSpec]:
         return [
@@ -263,7 +274,7 @@ class SamWidget(SamJobs, QWidget):
 
     def _ref_layer(self):
         ref = self.reference()
-        return next(ly for ly in self._image_layers() if layer_volume(ly) is ref)
+        return next(ly for ly in self._image_layers() if self._volume(ly) is ref)
 
     def session_params(self) -> tuple:
         """What the session depends on, read from the widgets (on the GUI thread)."""
@@ -306,9 +317,9 @@ class SamWidget(SamJobs, QWidget):
         return self.runner.busy
 
     def worker_finished(self, kind: str) -> None:
+        self._show_cache()
         if kind == "job":
             self.embed_button.setEnabled(True)
-            self._show_cache()
         elif self._rerun:
             self._rerun = False
             self._safe(self.update_preview)
