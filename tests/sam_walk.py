@@ -58,6 +58,7 @@ class User:
         self._send(QEvent.MouseButtonPress, a, Qt.LeftButton)
         for i in range(1, steps + 1):
             self._send(QEvent.MouseMove, a + (b - a) * (i / steps), Qt.LeftButton)
+            self.qtbot.wait(30)  # napari throttles mouse moves (5 ms); a hand is slower anyway
         self._send(QEvent.MouseButtonRelease, b, Qt.NoButton)
 
     def key(self, key, modifier=Qt.NoModifier) -> None:
