@@ -137,7 +137,7 @@ def test_walk(make_napari_viewer, qtbot, msd_spleen, sam_home, tmp_path):
     np.testing.assert_allclose(rect[:, 1:].min(0), [14, 14], atol=1)
     np.testing.assert_allclose(rect[:, 1:].max(0), [36, 36], atol=1)
     assert tuple(viewer.camera.center) == center  # a real box, not a pan
-    assert w.current_prompt().box is not None and w.prediction[2].current
+    assert w.current_prompt().box is not None and w.mask_ready
     check("box-drag", "SAM box", "add_rectangle")
 
     def accepted(label):

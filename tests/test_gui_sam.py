@@ -67,7 +67,7 @@ def test_embed_prompt_accept_undo_redo(widget, qtbot, sam_home):
     box.add_rectangles(np.array([[8, 8, 8], [8, 8, 40], [8, 40, 40], [8, 40, 8]]))
     pos.add(np.array([[8, 24, 24]]))
     wait(qtbot, w)  # decoded off the GUI thread
-    pred, z, _ = w.prediction
+    pred, z = w.prediction
     assert z == 8
     preview = w.viewer.layers["SAM preview"].data
     np.testing.assert_array_equal(preview[8] > 0, pred.mask)

@@ -16,6 +16,7 @@ from napari_medseg.core.model import Box
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_prompts import prompts_from_boxes
 from napari_medseg.engines.sam_requests import EmbedOrder
+from napari_medseg.layers import LayerInfo
 
 
 class SamJobs:
@@ -59,7 +60,7 @@ class SamJobs:
         if self.reference().spatial_ndim != 3:
             show_info("Propagation needs a 3D image")
             return None
-        if self.prediction is not None and self.prediction[2].current:
+        if self.mask_ready:
             self.accept()
         z, label = self.current_slice(), self.label_id.value()
         layer = self.target_layer()
@@ -83,9 +84,7 @@ class SamJobs:
 
     def box_prompts(self):
         """Box prompts from the case's boxes layer (VOC boxes, ids by box label), else "SAM box"."""
-        boxes_layers = [
-            ly for ly in self.viewer.layers if ly.metadata.get("medseg", {}).get("role") == "boxes"
-        ]
+        boxes_layers = [ly for ly in self.viewer.layers if LayerInfo.from_layer(ly).role == "boxes"]
         layer = boxes_layers[0] if boxes_layers else self.layers[BOX]
         names = layer.features.get("label")
         boxes = []

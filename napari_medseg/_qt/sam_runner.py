@@ -3,22 +3,20 @@
 Prompt decodes and long jobs (embed, propagate, segment boxes) each hold a
 :class:`~napari_medseg.engines.sam_requests.Ticket`; a new prompt, Q or Cancel supersedes
 it, the engines poll ``ticket.cancelled`` between slices, and a result that arrives for a
-superseded ticket is dropped. Progress reaches the panel's bar with slice counts and time
-left. Errors become one notification line.
+superseded ticket is dropped. Threads, progress and errors go through the panels' shared
+:class:`~napari_medseg._qt._jobs.Jobs`; progress shows slice counts and time left.
 """
 
 from __future__ import annotations
 
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import QObject, Signal
 
-from napari_medseg._qt._util import report_error
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg.engines.sam_requests import Eta, RequestLine
 
 
 class SamRunner(QObject):
-    progress_changed = Signal(int, int)
     slices_ready = Signal(list)  # slices an "Embed" job has just embedded
 
     def __init__(self, panel):
@@ -29,7 +27,9 @@ class SamRunner(QObject):
         self.order = None  # EmbedOrder of a running "Embed" job
         self.eta = Eta()
         self.closed = False
-        self.progress_changed.connect(self._on_progress)
+        self.threads = Jobs(self)
+        self.threads.progressed.connect(self._on_progress)
+        self.report = self.threads.progress  # progress(done, total) for the engines
 
     @property
     def busy(self) -> bool:
@@ -37,13 +37,11 @@ class SamRunner(QObject):
 
     def start(self, fn, done, kind: str):
         """Run ``fn`` in a thread as the ``kind`` ("prompt" or "job") worker."""
-        worker = create_worker(
+        worker = self.threads.start(
             fn,
-            _connect={
-                "returned": lambda r: None if self.closed else done(r),
-                "errored": self._failed,
-                "finished": lambda: self._finished(kind),
-            },
+            returned=lambda r: None if self.closed else done(r),
+            failed=self._failed,
+            finished=lambda: self._finished(kind),
         )
         setattr(self, f"{kind}_worker", worker)
         self.panel.cancel_button.setEnabled(True)
@@ -73,12 +71,6 @@ class SamRunner(QObject):
         self.prompts.supersede()
         self.jobs.supersede()
 
-    def report(self, done: int, total: int) -> None:  # called from the worker thread
-        try:
-            self.progress_changed.emit(done, total)
-        except RuntimeError:  # the panel was deleted: stop the work at the next step
-            self.jobs.supersede()
-
     def _on_progress(self, done: int, total: int) -> None:
         bar = self.panel.progress
         bar.setMaximum(max(1, total))
@@ -88,7 +80,6 @@ class SamRunner(QObject):
     def _failed(self, exc: BaseException) -> None:
         self.panel.status.setText(f"Failed: {exc}")
         self.panel.progress.setValue(0)
-        report_error(exc)
 
     def _finished(self, kind: str) -> None:
         setattr(self, f"{kind}_worker", None)

@@ -39,7 +39,7 @@ from napari_medseg.engines.sam_prompts import prompt_on_slice
 from napari_medseg.engines.sam_settings import load_settings, save_settings
 from napari_medseg.engines.sam_undo import UndoStack
 from napari_medseg.engines.windowing import ChannelSpec, source_channels
-from napari_medseg.layers import declare_labels, layer_labels, layer_volume
+from napari_medseg.layers import LayerInfo, declare_labels, layer_labels, layer_volume
 
 if TYPE_CHECKING:
     import napari
@@ -65,7 +65,8 @@ class SamWidget(SamJobs, QWidget):
         self.layers = SamLayers(napari_viewer)
         self.session = None  # SamSession for the current images and channel mapping
         self._session_key = None
-        self.prediction = None  # (Prediction, slice, Ticket) shown in the preview layer
+        self.prediction = None  # (Prediction, slice) shown in the preview layer
+        self._shown = None  # the Ticket of the prompt that prediction answers
         self.undo_stack = UndoStack()
         self.runner = SamRunner(self)
         self._rerun = False  # prompts changed while a decode was running
@@ -167,7 +168,7 @@ class SamWidget(SamJobs, QWidget):
         if not self._image_layers():
             return
         ref = self.reference()
-        case = (self._ref_layer().metadata.get("medseg") or {}).get("case")
+        case = LayerInfo.from_layer(self._ref_layer()).case
         if self.layers.ensure(ref, case):
             for layer in self.layers.prompts():
                 layer.events.data.connect(self._prompt_changed)
@@ -248,7 +249,7 @@ class SamWidget(SamJobs, QWidget):
 
     def _volume(self, layer) -> Volume:
         """The layer's Volume; a plain napari layer's wrapper is kept while its data is."""
-        if (layer.metadata.get("medseg") or {}).get("volume") is not None:
+        if LayerInfo.from_layer(layer).opened:
             return layer_volume(layer)
         kept = self._plain.get(layer)
         if kept is None or kept[0] is not layer.data:
@@ -339,6 +340,11 @@ class SamWidget(SamJobs, QWidget):
         self._rerun, self._waiting = False, None
         self.status.setText("Cancelled")
 
+    @property
+    def mask_ready(self) -> bool:
+        """Whether the preview answers the prompts as they are now (K may write it)."""
+        return self.prediction is not None and self._shown is not None and self._shown.current
+
     # -- prompts ------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
         self.layers.set_mode(mode)
@@ -401,7 +407,7 @@ class SamWidget(SamJobs, QWidget):
         def show(pred):
             if pred is None or not ticket.current:
                 return  # superseded: a newer prompt, Q or Cancel
-            self.prediction = (pred, z, ticket)
+            self.prediction, self._shown = (pred, z), ticket
             self.layers.show_preview(pred.mask, z)
             where = f"Slice {prompt.slice}: " if z is not None else ""
             self.status.setText(
@@ -453,10 +459,10 @@ class SamWidget(SamJobs, QWidget):
 
     def accept(self) -> None:
         """Write the previewed mask into the target labels and clear the prompts."""
-        if self.prediction is None or not self.prediction[2].current:
+        if not self.mask_ready:
             show_info("No SAM mask to accept yet: click on the image and wait for the preview")
             return
-        pred, z, _ = self.prediction
+        pred, z = self.prediction
         self._apply("accept", {z: pred.mask})
         self.clear_prompts()
 
