@@ -15,6 +15,7 @@ import pytest
 
 from napari_medseg.core.labelmap_io import read_labelmap
 from napari_medseg.io.masks import read_mask
+from napari_medseg.layers import LayerInfo
 
 pytestmark = pytest.mark.gui
 
@@ -32,7 +33,6 @@ def label_names(layer):
 def test_first_hour_walk(
     make_napari_viewer, qtbot, msd_spleen, tmp_path, tiny_sam_checkpoint, sam_home
 ):
-    from napari.layers import Labels
     from napari.utils.notifications import notification_manager
 
     from napari_medseg._qt.case_browser import CaseBrowserWidget
@@ -180,7 +180,7 @@ def test_first_hour_walk(
     browser.open_dataset(str(cvat))
     assert browser.table.rowCount() == 1
     finish(browser.open_case(browser.table.item(0, 0).text()))
-    reopened = next(ly for ly in viewer.layers if isinstance(ly, Labels))
+    reopened = next(ly for ly in viewer.layers if LayerInfo.from_layer(ly).role == "mask")
     assert label_names(reopened)[1] == NEW_NAME and rgb(reopened, 1) == NEW_COLOUR
     assert MASK_NAME not in viewer.layers and review.current is None  # the review let it go
     assert reopened.data[viewer.dims.current_step[0]].any()  # a slice with the mask on screen

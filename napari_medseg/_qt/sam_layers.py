@@ -47,7 +47,7 @@ class SamLayers:
 
     def __init__(self, viewer):
         self.viewer = viewer
-        self.grid = None  # (case, shape, geometry) the prompt layers were made for
+        self.grid = None  # (case key, shape, geometry) the prompt layers were made for
 
     def has(self, name: str) -> bool:
         return name in self.viewer.layers
@@ -58,10 +58,11 @@ class SamLayers:
     def prompts(self):
         return tuple(self.viewer.layers[n] for n in PROMPTS)
 
-    def ensure(self, ref: Volume, case_id: str | None) -> bool:
-        """Make the preview and prompt layers for ``ref``'s grid; True when (re)created."""
+    def ensure(self, ref: Volume, case) -> bool:
+        """Make the preview and prompt layers for ``ref``'s grid and ``case`` (any key, e.g.
+        dataset and case id): True when (re)created, fresh, on top of the layer list."""
         geo = geometry_kwargs(ref)
-        grid = (case_id, ref.shape[: ref.spatial_ndim], repr(geo))
+        grid = (case, ref.shape[: ref.spatial_ndim], repr(geo))
         if grid == self.grid and all(self.has(n) for n in OURS):
             return False
         self.remove()

@@ -168,8 +168,8 @@ class SamWidget(SamJobs, QWidget):
         if not self._image_layers():
             return
         ref = self.reference()
-        case = LayerInfo.from_layer(self._ref_layer()).case
-        if self.layers.ensure(ref, case):
+        info = LayerInfo.from_layer(self._ref_layer())
+        if self.layers.ensure(ref, (info.root, info.case)):
             for layer in self.layers.prompts():
                 layer.events.data.connect(self._prompt_changed)
             self.runner.prompts.supersede()
