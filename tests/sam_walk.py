@@ -78,7 +78,7 @@ def test_walk(make_napari_viewer, qtbot, msd_spleen, sam_home, tmp_path):
     seen_notes = len(notification_manager.records)
 
     viewer = make_napari_viewer()
-    dock, w = viewer.window.add_plugin_dock_widget("napari-medseg", "SAM segmentation")
+    dock, w = viewer.window.add_plugin_dock_widget("napari-medseg", "SAM")
     state = state_for(viewer)
     state.set_dataset(msd_spleen)
     state.show(state.load("spleen_1"))
