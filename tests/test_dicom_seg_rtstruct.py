@@ -26,8 +26,9 @@ def series_dir(tmp_path):
     return tmp_path / "study", labels
 
 
-def write_seg(folder, masks: dict[str, np.ndarray], colors=None) -> None:
-    """A highdicom SEG of binary masks (display order = file order for axial series)."""
+def write_seg(folder, masks: dict[str, np.ndarray], colors=None, kind="BINARY") -> None:
+    """A highdicom SEG of binary masks or probabilities (display order = file order for
+    axial series)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -44,9 +45,10 @@ def write_seg(folder, masks: dict[str, np.ndarray], colors=None) -> None:
         )
         for n, name in enumerate(masks, start=1)
     ]
-    pixels = np.stack(list(masks.values()), axis=-1).astype(np.uint8)
+    pixels = np.stack(list(masks.values()), axis=-1)
+    pixels = pixels.astype(np.uint8 if kind == "BINARY" else np.float32)
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=pixels, segmentation_type="BINARY",
+        source_images=sources, pixel_array=pixels, segmentation_type=kind,
         segment_descriptions=descriptions, series_instance_uid=generate_uid(), series_number=99,
         sop_instance_uid=generate_uid(), instance_number=1, manufacturer="test",
         manufacturer_model_name="test", software_versions="1", device_serial_number="1",
@@ -85,6 +87,15 @@ def test_read_dicom_seg_api_matches_highdicom(series_dir):
     ref = seg.get_pixels_by_source_instance(source_sop_instance_uids=uids, combine_segments=True)
     np.testing.assert_array_equal(arr, ref)  # highdicom's own placement, by instance UID
     assert labelmap.names()[1] == "body"
+
+
+def test_fractional_seg_is_thresholded_at_one_half(series_dir):
+    folder, labels = series_dir
+    probability = np.where(labels == 1, 0.8, np.where(labels == 2, 0.3, 0.0))
+    write_seg(folder, {"liver": probability}, kind="FRACTIONAL")
+    [series] = find_series(folder)
+    arr, _ = read_dicom_seg(series.mask_files[0], series)
+    np.testing.assert_array_equal(arr, (labels == 1).astype(np.uint8))
 
 
 def _rtstruct(folder, series, rois) -> None:
