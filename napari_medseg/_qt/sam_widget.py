@@ -175,6 +175,9 @@ class SamWidget(SamJobs, QWidget):
             self.runner.prompts.supersede()
             self.prediction = None
             self.set_mode("point")  # a new case: ready for the first click
+            self.status.setText(
+                "Click the object on the image (positive point); . negative, / box, K accepts"
+            )
 
     def _refresh_targets(self) -> None:
         current = self.target.currentText()
