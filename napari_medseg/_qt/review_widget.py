@@ -12,7 +12,6 @@ import getpass
 import threading
 from typing import TYPE_CHECKING
 
-from napari.qt.threading import create_worker
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Volume
@@ -83,7 +83,7 @@ class ReviewWidget(QWidget):
         self.current: str | None = None
         self.mask_layer = None
         self.dirty = False
-        self._workers: list = []
+        self.jobs = Jobs(self)
         self._write_lock = threading.Lock()  # orders autosaves, saves and case changes
         self._saves = 0
         self._just_saved = ""  # "<case> saved as <status>; now showing " after a verdict
@@ -229,7 +229,9 @@ class ReviewWidget(QWidget):
             return None
         self.leave_case()
         self.info.setText(f"Opening {case_id}…")
-        return self._run(load_for_review, self.session, case_id, done=self._opened)
+        return self.jobs.start(
+            load_for_review, self.session, case_id, returned=self._opened, failed=self._failed
+        )
 
     def _opened(self, result) -> None:
         opened, loaded = result
@@ -293,7 +295,9 @@ class ReviewWidget(QWidget):
             return None
         self.dirty = False
         data = self.mask_layer.data.copy()
-        return self._run(self._autosave_job, self.current, data, self._saves, done=None)
+        return self.jobs.start(
+            self._autosave_job, self.current, data, self._saves, failed=self._failed
+        )
 
     def _autosave_job(self, case_id: str, data, saves: int):
         # A save or a case change after this snapshot makes it stale: an autosave written
@@ -333,7 +337,7 @@ class ReviewWidget(QWidget):
                 self.next_case()
 
         self.info.setText(f"Saving {cid}…")
-        return self._run(save, done=saved)
+        return self.jobs.start(save, returned=saved, failed=self._failed)
 
     def send_seg(self, case, mask, labelmap):
         """Store the accepted mask on the PACS panel's server as DICOM SEG (in a worker)."""
@@ -341,24 +345,28 @@ class ReviewWidget(QWidget):
 
         server = self.state.pacs_server
         if server is None:
-            return self._failed(MedsegError("no PACS server: search it in the PACS panel first"))
+            exc = MedsegError("no PACS server: search it in the PACS panel first")
+            self._failed(exc)
+            return report_error(exc)
 
         def sent(path) -> None:
             self.info.setText(f"{case.id}: DICOM SEG sent to {server.url} ({path.name})")
 
         root = self.state.dataset.root if self.state.dataset is not None else None
-        return self._run(send_reviewed_seg, server, case, mask, labelmap, self.session.out, root,
-                         done=sent)  # fmt: skip
-
-    def _run(self, fn, *args, done):
-        connect = {"errored": self._failed, **({"returned": done} if done else {})}
-        worker = create_worker(fn, *args, _connect=connect)
-        self._workers = [w for w in self._workers if w.is_running] + [worker]
-        return worker
+        return self.jobs.start(
+            send_reviewed_seg,
+            server,
+            case,
+            mask,
+            labelmap,
+            self.session.out,
+            root,
+            returned=sent,
+            failed=self._failed,
+        )
 
     def _failed(self, exc) -> None:
         self.info.setText(str(exc))
-        report_error(exc)
 
 
 def _user() -> str:
