@@ -1,9 +1,11 @@
 """One way for a panel to run long work off the GUI thread: progress, cancel and errors.
 
-The core takes plain callables, ``progress(done, total)`` and ``cancelled() -> bool`` (the one
-cancel contract of engines, export, QA and training). :class:`Jobs` hands a panel both,
-carries progress to the GUI thread through a queued signal, keeps running workers alive,
-and shows every error as one notification line (no traceback).
+The core takes plain callables, ``progress(done, total)`` and ``cancelled() -> bool``.
+:class:`Jobs` hands a panel both, carries progress to the GUI thread through a queued signal,
+keeps running workers alive, and shows every error as one notification line (no traceback).
+Core loops that can stop with a partial result (training, SAM embedding and propagation)
+poll ``cancelled()``; any other work stops at its next ``progress`` call, which raises
+:class:`Cancelled` once the user cancelled.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
 
 from napari_medseg._qt._util import report_error
+
+
+class Cancelled(Exception):
+    """Raised by :meth:`Jobs.progress` after :meth:`Jobs.cancel`; not an error for the user."""
 
 
 class Jobs(QObject):
@@ -31,6 +37,8 @@ class Jobs(QObject):
 
     # -- for the core, on the worker thread ------------------------------------------------
     def progress(self, done: int, total: int) -> None:
+        if self.cancelled():
+            raise Cancelled
         self.progressed.emit(done, total)
 
     def cancelled(self) -> bool:
@@ -56,7 +64,7 @@ class Jobs(QObject):
     ):
         """Run ``fn(*args, **kwargs)`` in a worker thread, connected before it starts.
 
-        An error is shown to the user; ``failed`` only updates the panel. Starting when no job
+        An error (not a cancel) is shown to the user; ``failed`` only updates the panel. Starting when no job
         runs clears an earlier cancel. Returns the worker (tests wait on it).
         """
         if not self.busy:
@@ -65,7 +73,8 @@ class Jobs(QObject):
         def errored(exc: BaseException) -> None:
             if failed is not None:
                 failed(exc)
-            report_error(exc)
+            if not isinstance(exc, Cancelled):
+                report_error(exc)
 
         connect = {
             "returned": returned,

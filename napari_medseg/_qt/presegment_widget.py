@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from napari.layers import Image
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
@@ -33,6 +32,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Cancelled, Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case, Volume
@@ -45,22 +45,17 @@ if TYPE_CHECKING:
 AUTO = "auto"
 
 
-class Cancelled(Exception):
-    """Raised from a progress callback when the user pressed Cancel."""
-
-
 class PresegmentWidget(QWidget):
-    progress_changed = Signal(int, int)
     epoch_reported = Signal(dict)
 
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
         self.worker = None
-        self._cancel = False
+        self.jobs = Jobs(self)
         self._succeeded = False
         self._build_ui()
-        self.progress_changed.connect(self._on_progress)
+        self.jobs.progressed.connect(self._on_progress)
         self.epoch_reported.connect(self._on_epoch)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
@@ -262,7 +257,7 @@ class PresegmentWidget(QWidget):
         def work():
             from napari_medseg.engines.base import make_engine
 
-            return make_engine(engine, **options).segment_case(case, self._report)
+            return make_engine(engine, **options).segment_case(case, self.jobs.progress)
 
         self._start(
             work,
@@ -293,7 +288,9 @@ class PresegmentWidget(QWidget):
             return
 
         def work():
-            return presegment_dataset(root, engine, options, out, workers=0, progress=self._report)
+            return presegment_dataset(
+                root, engine, options, out, workers=0, progress=self.jobs.progress
+            )
 
         self._start(work, self._dataset_done, f"pre-segmenting {Path(root).name}")
 
@@ -326,15 +323,15 @@ class PresegmentWidget(QWidget):
                 init_features=self.features.value(),
                 batch_size=opts["batch_size"],
                 device=opts["device"],
-                progress=self.progress_changed.emit,
+                progress=self.jobs.progressed.emit,  # training stops through cancelled()
                 report=self.epoch_reported.emit,
-                cancel=lambda: self._cancel,
+                cancelled=self.jobs.cancelled,
             )
 
         self._start(work, lambda result: self._trained(result, out), "fine-tuning")
 
     def cancel(self) -> None:
-        self._cancel = True
+        self.jobs.cancel()
         self.status.setText("Cancelling…")
 
     # -- worker plumbing --------------------------------------------------------------------
@@ -354,17 +351,10 @@ class PresegmentWidget(QWidget):
             )
         return info.root
 
-    def _report(self, done: int, total: int) -> None:
-        """Progress callback for the core, called on the worker thread."""
-        if self._cancel:
-            raise Cancelled
-        self.progress_changed.emit(done, total)
-
     def _start(self, work, on_done, what: str) -> None:
         if self.worker is not None:
             show_info("Another job is running; wait for it or cancel it.")
             return
-        self._cancel = False
         self._succeeded = False
         self.progress.setRange(0, 0)
         self.status.setText(f"Running {what}…")
@@ -374,9 +364,8 @@ class PresegmentWidget(QWidget):
             self._succeeded = True
             on_done(result)
 
-        self.worker = create_worker(
-            work,
-            _connect={"returned": done, "errored": self._failed, "finished": self._finished},
+        self.worker = self.jobs.start(
+            work, returned=done, failed=self._failed, finished=self._finished
         )
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -393,11 +382,8 @@ class PresegmentWidget(QWidget):
         )
 
     def _failed(self, exc: BaseException) -> None:
-        if isinstance(exc, Cancelled):
-            self.status.setText("Cancelled.")
-        else:
-            self.status.setText(f"Failed: {exc}")
-            report_error(exc)
+        cancelled = isinstance(exc, Cancelled)
+        self.status.setText("Cancelled." if cancelled else f"Failed: {exc}")
 
     def _finished(self) -> None:
         self.worker = None

@@ -228,12 +228,12 @@ def train_unet(
     seed: int = 0,
     progress: Progress | None = None,
     report: Report | None = None,
-    cancel: Cancel | None = None,
+    cancelled: Cancel | None = None,
 ) -> TrainResult:
     """Train a U-Net (from ``checkpoint`` when given) on the cases with a curated mask.
 
     Returns the split, the per-epoch history and the best validation Dice; the best
-    checkpoint is at ``out``. ``cancel()`` is polled between batches: training stops and
+    checkpoint is at ``out``. ``cancelled()`` is polled between batches: training stops and
     the best checkpoint so far stays.
     """
     import torch
@@ -262,7 +262,7 @@ def train_unet(
     for epoch in range(1, epochs + 1):
         losses = []
         for step, (i, zs) in enumerate(_batches(train, batch_size, rng), start=1):
-            if cancel and cancel():
+            if cancelled and cancelled():
                 result.cancelled = True
                 return result
             s = train[i]
