@@ -348,6 +348,8 @@ def test_cvat_damaged_files_refused(cvat_export):
     good = subset.read_bytes()
     subset.write_bytes(good + "caf\u00e9\n".encode("latin-1"))
     assert "not UTF-8" in refused(cli("info", cvat_export), "default.txt")
+    subset.write_bytes(good + b"../../outside/slice_0000\n")
+    assert "line " in refused(cli("info", cvat_export), "default.txt")
     subset.write_bytes(good)
     png = sorted((cvat_export / "SegmentationClass").rglob("*.png"))[0]
     png.write_bytes(b"\x89PNG garbage")

@@ -25,6 +25,7 @@ from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.labelmap_io import labelmap_from_cvat, parse_cvat
 from napari_medseg.core.limits import check_bytes
 from napari_medseg.core.model import INSTANCES, Case, Dataset, Source, Volume
+from napari_medseg.core.safe_names import dataset_entry
 from napari_medseg.formats.cvat import (
     CLASS_DIR,
     IMAGE_DIR,
@@ -185,10 +186,13 @@ class CvatExport:
             rest = name[len(prefix) :] if name.startswith(prefix) else ""
             if not rest.endswith(".txt") or "/" in rest or "_" in rest:
                 continue
-            for line in self.files.text(name).splitlines():
+            for n, line in enumerate(self.files.text(name).splitlines(), 1):
                 line = line.strip()
                 if line and not line.startswith("#"):
-                    out[line.split()[0]] = None
+                    iid = line.split()[0]
+                    # an item names files inside the export: never ../, absolute, ~ or $VAR
+                    dataset_entry(self.path, iid, self.path / name, f"line {n}")
+                    out[iid] = None
         if not out:
             raise ReadError("no items listed in ImageSets/Segmentation/*.txt", self.path)
         return list(out)
