@@ -26,7 +26,7 @@ from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.masks import mask_path, write_mask
 
 SUMMARY = "summary.json"
-SCHEDULER_TIMEOUT = "8s"  # an unreachable --scheduler fails within 10 s
+SCHEDULER_TIMEOUT = "5s"  # an unreachable --scheduler fails within 10 s, start-up included
 
 # Per-process caches, so a worker opens the dataset and loads the model once, not per case.
 # One slot each: a long-lived process (the napari widget) only ever keeps the latest.
