@@ -210,14 +210,6 @@ def test_closed_stdout_ends_quietly(world):
     assert proc.stderr == ""
 
 
-def test_out_that_is_a_file(world):
-    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
-    (world / "out").write_text("my notes")
-    refused(cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--out",
-                world / "out"), "out")  # fmt: skip
-    assert (world / "out").read_text() == "my notes"
-
-
 # -- 2. never delete or replace what we did not write ----------------------------------------------
 def test_cache_folder_with_foreign_files_or_inside_data_refused(world):
     ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
@@ -469,11 +461,12 @@ def test_dicom_missing_position_and_truncated_file_reported(world):
     assert set(tree(world)) == set(before)  # only the files this test damaged changed
 
 
-@pytest.mark.parametrize("command", ["review", "qa", "export"])
+@pytest.mark.parametrize("command", ["presegment", "review", "qa", "export"])
 def test_out_that_is_a_file_for_every_command(world, command):
     ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
     (world / "out").write_text("my notes")
     args = {
+        "presegment": ("presegment", ds, "--engine", "threshold", "--out", world / "out"),
         "review": ("review", ds, "--out", world / "out", "status"),
         "qa": ("qa", ds, "--masks", ds / "labelsTr", "--out", world / "out"),
         "export": ("export", ds, "--format", "nifti", "--out", world / "out"),
