@@ -44,7 +44,16 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def check_member(info: zipfile.ZipInfo, archive: Path) -> None:
-    """Refuse a zip entry that would escape the folder it is extracted to."""
+    """Refuse a zip entry that would escape the folder it is extracted to, or whose declared
+    size is over the memory limit or expands suspiciously (zipfile never inflates a member
+    beyond its declared size)."""
+    check_bytes(info.file_size, f"zip member {info.filename}", archive)
+    if info.file_size > ZIP_RATIO_FROM and info.file_size > ZIP_RATIO * max(info.compress_size, 1):
+        raise ReadError(
+            f"zip member {info.filename} expands {info.file_size // max(info.compress_size, 1)}"
+            " times (a zip bomb?); refusing the archive",
+            archive,
+        )
     name = info.filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or (parts and parts[0].endswith(":")) or ".." in parts:
@@ -92,21 +101,8 @@ class _Files:
             }
 
     def read(self, name: str) -> bytes:
-        """A member's bytes; zip members are checked for size and compression ratio first."""
         try:
-            if self.zip is None:
-                return (self.path / name).read_bytes()
-            info = self.zip.getinfo(name)
-            check_bytes(info.file_size, f"zip member {name}", self.path)
-            if info.file_size > ZIP_RATIO_FROM and info.file_size > ZIP_RATIO * max(
-                info.compress_size, 1
-            ):
-                raise ReadError(
-                    f"zip member {name} expands {info.file_size // max(info.compress_size, 1)}"
-                    f" times (a zip bomb?); refusing the archive",
-                    self.path,
-                )
-            return self.zip.read(name)
+            return self.zip.read(name) if self.zip is not None else (self.path / name).read_bytes()
         except (KeyError, OSError, zipfile.BadZipFile) as exc:
             raise ReadError(f"cannot read {name} ({exc})", self.path) from exc
 
