@@ -220,7 +220,7 @@ def _make_series(uid: str, members: list, k: int, bad: list[tuple[Path, str]]) -
     if positions is None and len(members) > 1:  # never guess the slice spacing silently
         h = next(
             (v[0] for t in ("SpacingBetweenSlices", "SliceThickness")
-             if (v := _floats([hdr0.get(t)], 1)) is not None),
+             if (v := _floats([members[0][1].get(t)], 1)) is not None),
             None,
         )  # fmt: skip
         lacking = [p.name for p, m in members if _position(m) is None]
