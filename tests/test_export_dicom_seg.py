@@ -261,3 +261,31 @@ def test_napari_writer_saves_a_labels_layer_as_dicom_seg(tmp_path):
     assert seg.SegmentSequence[0].SegmentAlgorithmName == "sam"
     with pytest.raises(Exception, match="source data"):
         write_dicom_seg(str(data / "inside.dcm"), mask, meta)
+
+
+def test_multiframe_source_is_refused_clearly(tmp_path):
+    """Enhanced multi-frame (nibabel's real Philips MPRAGE): refused, not mis-ordered."""
+    import gzip
+
+    import nibabel
+
+    from napari_medseg.core.errors import MedsegError
+    from napari_medseg.export import ExportItem, export_masks
+
+    src = Path(nibabel.__file__).parent / "nicom" / "tests" / "data" / "philips_mprage.dcm.gz"
+    data = tmp_path / "mr"
+    data.mkdir()
+    (data / "mprage.dcm").write_bytes(gzip.decompress(src.read_bytes()))
+    ds = open_dataset(data)
+    cid = ds.case_ids()[0]
+    ref = ds.load_case(cid).reference_image()
+    mask = np.zeros(ref.shape[:3], np.uint8)
+    mask[1, 2:5, 2:5] = 1
+    with pytest.raises(MedsegError, match="multi-frame .* not supported yet"):
+        export_masks(
+            "dicom-seg",
+            tmp_path / "out",
+            [ExportItem(cid, mask, reference=ref, source=data)],
+            LABELS,
+        )
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -129,7 +129,13 @@ def test_cancel_stops_before_writing(lesion_task, tmp_path):
     dataset = open_dataset(lesion_task)
     out = tmp_path / "m.pt"
     result = train_unet(
-        dataset, dataset.case_ids()[:3], None, out, epochs=5, init_features=4, cancelled=lambda: True
+        dataset,
+        dataset.case_ids()[:3],
+        None,
+        out,
+        epochs=5,
+        init_features=4,
+        cancelled=lambda: True,
     )
     assert result.cancelled and result.history == [] and not out.exists()
 

@@ -173,6 +173,10 @@ def build_seg(reference: Volume, classes: np.ndarray, labelmap: LabelMap, datase
     for number, lab in enumerate(labels, 1):
         lut[lab.id] = number
     frames = reference.source.transform.to_source(lut[classes])  # (slice, row, column)
+    if len(datasets) != frames.shape[0]:
+        raise MedsegError(
+            f"case {case_id!r}: {len(datasets)} source files for {frames.shape[0]} slices"
+        )
     series_uid = generate_uid(entropy_srcs=[UID_ROOT_TEXT, case_id, "seg", *map(str, labels)])
     return hd.seg.Segmentation(
         source_images=datasets,
@@ -255,8 +259,15 @@ def write_seg_file(path: str | Path, item: ExportItem, labelmap: LabelMap,
             f"case {item.case_id!r}: mask {item.classes.shape} is not on the 3D series grid "
             f"{tuple(ref.shape[:nsp])}"
         )
+    first = pydicom.dcmread(ref.source.path, stop_before_pixels=True)
+    if int(first.get("NumberOfFrames", 1) or 1) > 1:  # frame order against ours unverified
+        raise MedsegError(
+            f"case {item.case_id!r}: DICOM SEG export needs one file per slice; multi-frame "
+            "(enhanced) and mosaic source series are not supported yet",
+            ref.source.path,
+        )
     series = source_series(ref)
-    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in series.files]
+    datasets = series.headers  # read for this export only: safe to complete in place
     generated = fill_missing_uids(datasets, item.case_id)
     try:
         seg = build_seg(
