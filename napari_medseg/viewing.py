@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from napari_medseg.core.intensity import CT_PRESETS
 from napari_medseg.core.model import Case
+from napari_medseg.layers import LayerInfo
 
 if TYPE_CHECKING:
     import napari
@@ -38,8 +39,8 @@ def ct_layers(viewer: napari.Viewer) -> list:
     """Image layers that show CT (by the case's modality)."""
     out = []
     for layer in viewer.layers:
-        vol = (layer.metadata.get("medseg") or {}).get("volume")
-        if vol is not None and layer.__class__.__name__ == "Image" and vol.modality.upper() == "CT":
+        info = LayerInfo.from_layer(layer)
+        if info.role == "image" and info.opened and info.volume.modality.upper() == "CT":
             out.append(layer)
     return out
 
