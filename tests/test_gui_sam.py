@@ -209,3 +209,41 @@ def test_channels_follow_the_view_when_docked_before_the_case(
     w.channel_boxes[2].activated.emit(0)  # the user's own choice sticks
     viewer.layers[hide].visible = True
     assert w.channels_label.text().endswith("(your choice)")
+
+
+def test_a_sam2_checkpoint_prompts_and_propagates_in_the_panel(widget, qtbot, tmp_path):
+    """The panel takes a SAM 2.1 file (recognised from its state dict), and MedSAM choices."""
+    import torch
+
+    from napari_medseg.engines.sam2 import Sam2Session
+    from napari_medseg.engines.sam2_model import save_tiny_sam2
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see test_sam2_engine: tiny models on busy shared cores
+    try:
+        sam2_in_the_panel(widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def sam2_in_the_panel(widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2):
+    w = widget
+    assert [w.variant.itemData(i) for i in range(w.variant.count())] == ["", "medsam", "medsam2"]
+    w.checkpoint.setText(str(save_tiny_sam2(tmp_path / "tiny_sam2.pt", seed=2)))
+    pos, _, _ = w.prompt_layers()
+    pos.add(np.array([[8, 24, 24]]))
+    wait(qtbot, w)
+    assert isinstance(w.session, Sam2Session) and w.session.encoded == 1  # on demand
+    pred, z = w.prediction
+    assert z == 8 and pred.mask.shape == w.viewer.layers["label"].data.shape[1:]
+    labels = w.viewer.layers["label"]
+    labels.data[8, 20:30, 20:30] = 1
+    before = np.array(labels.data)
+    w.label_id.setValue(1)
+    w.clear_prompts()
+    assert w.propagate() is not None
+    wait(qtbot, w)
+    assert "Propagated label 1 to" in w.status.text(), w.status.text()
+    assert w.session.encoded > 1  # slices were embedded as propagation reached them
+    w.undo()
+    np.testing.assert_array_equal(labels.data, before)

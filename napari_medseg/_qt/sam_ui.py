@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg.engines.sam_open import MODEL_CHOICES
 from napari_medseg.engines.windowing import PRESETS
 
 # (button text, panel method); the keys are bound viewer-wide while the panel is open.
@@ -41,6 +42,9 @@ def build_ui(w: QWidget, checkpoint: str, device: str) -> None:
     w.device = QComboBox()
     w.device.addItems(["auto", "cpu", "cuda", "mps"])
     w.device.setCurrentText(device)
+    w.variant = QComboBox()  # a fine-tune that looks like its base model in the file
+    for text, variant in MODEL_CHOICES:
+        w.variant.addItem(text, variant)
     ckpt_row = QHBoxLayout()
     ckpt_row.addWidget(w.checkpoint)
     ckpt_row.addWidget(w.browse)
@@ -97,6 +101,7 @@ def build_ui(w: QWidget, checkpoint: str, device: str) -> None:
 
     form = QFormLayout()
     form.addRow("Checkpoint", ckpt_row)
+    form.addRow("Model", w.variant)
     form.addRow("Device", w.device)
     form.addRow("Prompt", mode_row)
     form.addRow("Label id", label_row)

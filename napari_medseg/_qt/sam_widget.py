@@ -63,7 +63,7 @@ class SamWidget(SamJobs, QWidget):
         super().__init__()
         self.viewer = napari_viewer
         self.layers = SamLayers(napari_viewer)
-        self.session = None  # SamSession for the current images and channel mapping
+        self.session = None  # SamSession / Sam2Session for the current images and mapping
         self._session_key = None
         self.prediction = None  # (Prediction, slice) shown in the preview layer
         self._shown = None  # the Ticket of the prompt that prediction answers
@@ -288,6 +288,7 @@ class SamWidget(SamJobs, QWidget):
         return (
             self.checkpoint.text(),
             self.device.currentText(),
+            self.variant.currentData(),
             tuple(self.mapping()),
             tuple(id(s.volume) for s in sources),
         ), sources
@@ -297,16 +298,15 @@ class SamWidget(SamJobs, QWidget):
 
     def _make_session(self, key, sources):
         """Load the model and window the images (in a worker: both can take seconds)."""
-        from napari_medseg.engines.sam import SamSession
-        from napari_medseg.engines.sam_model import load_sam
+        from napari_medseg.engines.sam_open import open_session
         from napari_medseg.engines.windowing import sam_stack
 
         if self._session_ready(key):
             return self.session
-        checkpoint, device, mapping, _ = key
-        sam = load_sam(checkpoint, device)
+        checkpoint, device, variant, mapping, _ = key
         stack, windows = sam_stack(sources, list(mapping))
-        self.session = SamSession(sam, stack, EmbeddingCache(), meta={"channels": windows})
+        meta = {"channels": windows}
+        self.session = open_session(checkpoint, device, variant, stack, EmbeddingCache(), meta)
         self._session_key = key
         return self.session
 

@@ -66,6 +66,7 @@ class Sam2Session:
         self.encoded = 0  # slices this session ran through the image encoder
         self.requested: list[int] = []  # slices whose features were asked for, in order
         self._track: Sam2Track | None = None  # the memory :meth:`propagate` builds up
+        self.batch_size = 1  # slices per embed call (SamSession's attribute; one at a time)
         self._lock = threading.Lock()  # a background embed and a prompt may share the LRU
 
     @classmethod
@@ -126,6 +127,10 @@ class Sam2Session:
             if len(self._memory) > MEMORY_SLICES:
                 self._memory.popitem(last=False)
         return levels
+
+    def embedding(self, z: int) -> list:
+        """Slice ``z``'s backbone levels, encoded when missing (SamSession's call)."""
+        return self._levels(z)
 
     def features(self, z: int) -> dict:
         """``forward_image``'s output for slice ``z`` (backbone levels and position codes)."""
