@@ -166,11 +166,15 @@ def layer_labels(layer) -> LabelMap:
     return layer_labelmap(np.zeros(0, np.uint8) if known else layer.data, layer_state(layer))
 
 
-def declare_labels(layer, ids) -> LabelMap:
+def declare_labels(layer, ids, names: Mapping[int, str] | None = None) -> LabelMap:
     """Name and colour every id in ``ids`` on a Labels ``layer`` (new ids join its labelmap,
-    each in a distinct colour), so no written voxel is transparent or nameless."""
+    each in a distinct colour, named from ``names`` or ``label_<id>``), so no written voxel
+    is transparent or nameless."""
     current = layer_labels(layer)
     labelmap = current.ensure(ids)
+    for i in set(labelmap.ids) - set(current.ids):
+        if names and i in names:
+            labelmap = labelmap.renamed(i, names[i])
     if labelmap != current or LayerInfo.from_layer(layer).labelmap is None:
         apply_labelmap(layer, labelmap)
     return labelmap

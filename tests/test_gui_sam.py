@@ -50,6 +50,10 @@ def test_prompting_is_ready_when_the_panel_docks(widget):
     w.box_mode()
     assert w.viewer.layers.selection.active.mode == "add_rectangle"
     assert w.mode_buttons["box"].isChecked()
+    pos = w.viewer.layers["SAM positive"]
+    size = pos.current_size
+    w.viewer.camera.zoom *= 2  # points keep their size on screen
+    assert pos.current_size == pytest.approx(size / 2)
 
 
 def test_embed_prompt_accept_undo_redo(widget, qtbot, sam_home):

@@ -16,7 +16,7 @@ from napari_medseg.core.model import Box
 from napari_medseg.engines.sam_cache import EmbeddingCache
 from napari_medseg.engines.sam_prompts import prompts_from_boxes
 from napari_medseg.engines.sam_requests import EmbedOrder
-from napari_medseg.layers import LayerInfo
+from napari_medseg.layers import LayerInfo, declare_labels
 
 
 class SamJobs:
@@ -119,6 +119,7 @@ class SamJobs:
             return [(p, session.predict(p).mask) for p in prompts if not ticket.cancelled()]
 
         def done(results):
+            declare_labels(self.target_layer(), [p.label for p, _ in results], labelmap.names())
             for i, (prompt, mask) in enumerate(results):
                 self._apply(
                     "segment boxes",
