@@ -57,28 +57,20 @@ def case_stack(case: Case, mapping: list[ChannelSpec] | None = None) -> tuple[np
     return sam_stack(sources, mapping or default_mapping(sources))
 
 
-class SamSession:
-    """One image stack (z, y, x, 3 uint8) ready for prompting with one SAM model."""
+class SliceSession:
+    """What the SAM and SAM 2.1 sessions share: one (z, y, x, 3) uint8 stack, a content key
+    per slice, an in-memory LRU in front of the disk cache, and a count of encoded slices."""
 
-    def __init__(
-        self,
-        sam: LoadedSam,
-        stack: np.ndarray,
-        cache: EmbeddingCache | None = None,
-        meta: dict | None = None,
-        batch_size: int | None = None,
-        precision: str = "auto",
-    ):
+    def __init__(self, sam, stack: np.ndarray, cache: EmbeddingCache | None, meta, model: dict):
         self.sam, self.stack, self.cache = sam, stack, cache
-        self.meta = {**(meta or {}), "model": describe(sam)}
-        self.batch_size, self.precision = batch_size, precision
+        self.meta = {**(meta or {}), "model": model}
         self.keys = [slice_key(s, sam.model_id) for s in stack]
-        self._memory: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._memory: OrderedDict[int, object] = OrderedDict()
         self._lock = threading.Lock()  # a background embed and a prompt may share the LRU
         self.encoded = 0  # slices this session ran through the encoder
 
     @classmethod
-    def for_case(cls, sam: LoadedSam, case: Case, mapping: list[ChannelSpec] | None = None, **kw):
+    def for_case(cls, sam, case: Case, mapping: list[ChannelSpec] | None = None, **kw):
         """A session on ``case``'s images (on the reference grid) with a channel mapping."""
         stack, windows = case_stack(case, mapping)
         return cls(sam, stack, meta={"case": case.id, "channels": windows}, **kw)
@@ -93,6 +85,22 @@ class SamSession:
     def missing(self, slices=None) -> list[int]:
         todo = range(len(self.stack)) if slices is None else slices
         return [z for z in dict.fromkeys(todo) if not self.is_embedded(z)]
+
+
+class SamSession(SliceSession):
+    """One image stack (z, y, x, 3 uint8) ready for prompting with one SAM model."""
+
+    def __init__(
+        self,
+        sam: LoadedSam,
+        stack: np.ndarray,
+        cache: EmbeddingCache | None = None,
+        meta: dict | None = None,
+        batch_size: int | None = None,
+        precision: str = "auto",
+    ):
+        super().__init__(sam, stack, cache, meta, describe(sam))
+        self.batch_size, self.precision = batch_size, precision
 
     def _remember(self, z: int, emb: np.ndarray) -> None:
         with self._lock:

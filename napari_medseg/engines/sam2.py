@@ -15,8 +15,6 @@ from their prompted slices, stopping where each object ends. :class:`Sam2Engine`
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -24,9 +22,9 @@ import numpy as np
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case
 from napari_medseg.engines.base import Progress, SegmentationResult
-from napari_medseg.engines.sam import Prediction, SamEngine, case_stack
+from napari_medseg.engines.sam import Prediction, SamEngine, SliceSession
 from napari_medseg.engines.sam2_model import LoadedSam2, describe, load_sam2
-from napari_medseg.engines.sam_cache import EmbeddingCache, now_iso, slice_key
+from napari_medseg.engines.sam_cache import EmbeddingCache, now_iso
 from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_prompts import Prompt, load_prompts
 
@@ -54,36 +52,15 @@ def preprocess(image_u8: np.ndarray, size: int):
     return TF.normalize(image, IMAGENET_MEAN, IMAGENET_STD)[None]
 
 
-class Sam2Session:
+class Sam2Session(SliceSession):
     """One image stack (z, y, x, 3 uint8) ready for prompting with one SAM 2.1 model."""
 
     def __init__(self, sam: LoadedSam2, stack: np.ndarray, cache=None, meta=None):
-        self.sam, self.stack, self.cache = sam, stack, cache
-        self.meta = {**(meta or {}), "model": describe(sam)}
-        self.keys = [slice_key(s, sam.model_id) for s in stack]
-        self._memory: OrderedDict[int, list] = OrderedDict()
+        super().__init__(sam, stack, cache, meta, describe(sam))
         self._pos = None
-        self.encoded = 0  # slices this session ran through the image encoder
         self.requested: list[int] = []  # slices whose features were asked for, in order
         self._track: Sam2Track | None = None  # the memory :meth:`propagate` builds up
         self.batch_size = 1  # slices per embed call (SamSession's attribute; one at a time)
-        self._lock = threading.Lock()  # a background embed and a prompt may share the LRU
-
-    @classmethod
-    def for_case(cls, sam: LoadedSam2, case: Case, mapping=None, **kw) -> Sam2Session:
-        stack, windows = case_stack(case, mapping)
-        return cls(sam, stack, meta={"case": case.id, "channels": windows}, **kw)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.stack.shape[1:3]
-
-    def is_embedded(self, z: int) -> bool:
-        return z in self._memory or (self.cache is not None and self.keys[z] in self.cache)
-
-    def missing(self, slices=None) -> list[int]:
-        todo = range(len(self.stack)) if slices is None else slices
-        return [z for z in dict.fromkeys(todo) if not self.is_embedded(z)]
 
     def _encode(self, z: int) -> list:
         import torch
