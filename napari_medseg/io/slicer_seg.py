@@ -72,19 +72,10 @@ def layer_labelmaps(entries: list[dict], layers: int, path: Path) -> list[LabelM
 
 def read_seg_nrrd(path: str | Path, name: str | None = None) -> list[Volume]:
     """One mask volume per layer, named after the file, with the segments' names and colours."""
-    import SimpleITK as sitk
-
-    from napari_medseg.io.volumes import read_itk
+    from napari_medseg.io.volumes import itk_header, read_itk
 
     path = Path(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ReadError(
-            f"not a readable NRRD file ({str(exc).strip().splitlines()[-1]})", path
-        ) from exc
+    reader = itk_header(path, "NRRD")
     meta = {k: reader.GetMetaData(k) for k in reader.GetMetaDataKeys()}
     layers = reader.GetNumberOfComponents()
     entries = segments(meta, layers)

@@ -154,6 +154,21 @@ def read_nifti(
     ]  # fmt: skip
 
 
+def itk_header(path: Path, kind: str = "image"):
+    """A SimpleITK file reader of ``path`` with its header read (voxels not yet)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ReadError(
+            f"not a readable {kind} file ({str(exc).strip().splitlines()[-1]})", path
+        ) from exc
+    return reader
+
+
 def read_itk(
     path: Path | str,
     name: str | None = None,
@@ -165,14 +180,7 @@ def read_itk(
     import SimpleITK as sitk
 
     path = Path(path)
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ReadError(
-            f"not a readable image file ({str(exc).strip().splitlines()[-1]})", path
-        ) from exc
+    reader = itk_header(path)
     size = reader.GetSize()
     ncomp = reader.GetNumberOfComponents()
     if len(size) == 2:
