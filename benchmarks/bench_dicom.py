@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from napari_medseg.io.dicom import find_series, read_series
-from napari_medseg.synthetic.dicom import write_dicom_series
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 
 

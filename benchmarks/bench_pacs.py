@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.pacs.client import Server
 from napari_medseg.pacs.local_orthanc import find_orthanc, local_orthanc, upload
 from napari_medseg.pacs.retrieve import retrieve_study
-from napari_medseg.synthetic.dicom import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 
 

@@ -13,7 +13,7 @@ from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
 from napari_medseg.io.dicom import find_series, read_series
 from napari_medseg.io.dicom_pixels import fit_stored_bits
-from napari_medseg.synthetic.dicom import write_dicom_series
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 
 # pydicom's bundled files (no network): one per transfer syntax / bit layout

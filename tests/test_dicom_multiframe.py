@@ -19,7 +19,7 @@ from napari_medseg.cli import main
 from napari_medseg.core.errors import ReadError
 from napari_medseg.io.dicom import find_series, index_to_lps, read_series
 from napari_medseg.io.dicom_4d import split_volumes
-from napari_medseg.synthetic.dicom import write_dicom_series
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 from napari_medseg.viewer_state import state_for
 

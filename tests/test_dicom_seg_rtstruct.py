@@ -13,7 +13,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.dicom import find_series
 from napari_medseg.io.dicom_seg import read_dicom_seg
-from napari_medseg.synthetic.dicom import write_dicom_series
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 
 SPACING = (2.5, 0.8, 0.7)

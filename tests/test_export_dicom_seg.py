@@ -13,8 +13,8 @@ import pytest
 from napari_medseg.cli import main
 from napari_medseg.core.labelmap import Label, LabelMap
 from napari_medseg.io.detect import open_dataset
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.io.masks import mask_path, write_mask
-from napari_medseg.synthetic.dicom import write_dicom_series
 
 LABELS = LabelMap([Label(0, "background", (0, 0, 0)), Label(1, "spleen", (200, 40, 40)),
                    Label(3, "lesion", (30, 160, 250))])  # fmt: skip

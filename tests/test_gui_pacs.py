@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.pacs.local_orthanc import find_orthanc, local_orthanc, upload
-from napari_medseg.synthetic.dicom import write_dicom_series
 
 _, _, WHY = find_orthanc()
 pytestmark = pytest.mark.skipif(bool(WHY), reason=f"needs Orthanc with DICOMweb: {WHY}")

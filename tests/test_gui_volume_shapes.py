@@ -7,7 +7,7 @@ import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
-from napari_medseg.synthetic.dicom import SAGITTAL, write_dicom_series
+from napari_medseg.io.dicom_write import SAGITTAL, write_dicom_series
 from napari_medseg.viewer_state import state_for
 
 

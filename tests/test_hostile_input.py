@@ -440,7 +440,7 @@ def test_voc_xml_entities_refused_in_any_encoding(world, encoding):
 def test_dicom_missing_position_and_truncated_file_reported(world):
     import pydicom
 
-    from napari_medseg.synthetic.dicom import write_dicom_series
+    from napari_medseg.io.dicom_write import write_dicom_series
 
     series = world / "data" / "dicom"
     files = write_dicom_series(series, np.zeros((5, 8, 8), np.int16), (3.0, 1.0, 1.0))

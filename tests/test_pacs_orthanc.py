@@ -14,8 +14,8 @@ import pytest
 
 from napari_medseg.cli import main
 from napari_medseg.io.detect import open_dataset
+from napari_medseg.io.dicom_write import write_dicom_series
 from napari_medseg.pacs.local_orthanc import find_orthanc, free_port, local_orthanc, upload
-from napari_medseg.synthetic.dicom import write_dicom_series
 
 _, _, WHY = find_orthanc()
 pytestmark = pytest.mark.skipif(bool(WHY), reason=f"needs Orthanc with DICOMweb: {WHY}")

@@ -12,8 +12,8 @@ import pytest
 from napari_medseg.core.errors import ReadError
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.io.dicom import find_series, read_series
+from napari_medseg.io.dicom_write import SAGITTAL, write_dicom_series
 from napari_medseg.io.masks import write_mask
-from napari_medseg.synthetic.dicom import SAGITTAL, write_dicom_series
 from napari_medseg.synthetic.phantom import torso
 
 SPACING = (3.0, 0.8, 0.7)  # slice step, row, column

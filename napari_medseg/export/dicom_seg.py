@@ -201,7 +201,7 @@ def build_seg(reference: Volume, classes: np.ndarray, labelmap: LabelMap, datase
 def _derive_series(item: ExportItem, folder: Path) -> Volume:
     """Write the reference image as a DICOM series in ``folder``; return it as read back."""
     from napari_medseg.io.dicom import find_series, read_series
-    from napari_medseg.synthetic.dicom import write_dicom_series
+    from napari_medseg.io.dicom_write import write_dicom_series
 
     ref = item.reference
     if ref is None or ref.spatial_ndim != 3 or ref.rgb:

@@ -23,9 +23,9 @@ import numpy as np
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform, Geometry, orient_for_display, reverse_axes
 from napari_medseg.core.model import Source, Volume
-from napari_medseg.io.datasets._common import visible
 from napari_medseg.io.dicom_pixels import frame_values
 from napari_medseg.io.dicom_suv import suv_factor
+from napari_medseg.io.listing import visible
 from napari_medseg.io.volumes import guarded
 
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"

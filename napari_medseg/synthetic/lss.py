@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
-from napari_medseg.synthetic.dicom import SAGITTAL, write_dicom_series
+from napari_medseg.io.dicom_write import SAGITTAL, write_dicom_series
 
 LEVELS = ("L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1")
 # RGB colours of the 5 foreground classes in the synthetic colour masks (background is black).

@@ -85,7 +85,7 @@ def _lss(root: Path) -> Path:
 
 
 def _dicom(root: Path) -> Path:
-    from napari_medseg.synthetic.dicom import write_dicom_series
+    from napari_medseg.io.dicom_write import write_dicom_series
     from napari_medseg.synthetic.phantom import torso
 
     ct, _, _ = torso((16, 64, 64))

@@ -10,20 +10,6 @@ from napari_medseg.core.model import Case
 from napari_medseg.core.validate import read_json
 
 
-def visible(path: Path) -> bool:
-    """False for macOS junk (``._x``, ``__MACOSX``) and hidden files, which nnU-Net skips too."""
-    return (
-        not any(part.startswith((".", "__MACOSX")) for part in path.parts[-1:])
-        and "__MACOSX" not in path.parts
-    )
-
-
-def list_visible(folder: Path, pattern: str = "*") -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(pattern) if visible(p))
-
-
 def load_json(path: Path) -> dict:
     data = read_json(path)
     if not isinstance(data, dict):

@@ -20,7 +20,8 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import check_grids, list_visible
+from napari_medseg.io.datasets._common import check_grids
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import read_nifti
 
 CASE = re.compile(r"^(BraTS2021_\d+|BraTS20_(Training|Validation)_\d+|BraTS-[A-Z]+-\d+-\d+)$")

@@ -37,7 +37,7 @@ from napari_medseg.formats.cvat import (
     is_cvat_export,
 )
 from napari_medseg.formats.slices import PREFIXES, SLICE_NAME, put
-from napari_medseg.io.datasets._common import visible
+from napari_medseg.io.listing import visible
 
 ZIP_RATIO, ZIP_RATIO_FROM = 200, 2**20  # members over 1 MiB may expand at most 200 times
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")

@@ -14,8 +14,9 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import check_grids, list_visible, natural_key, visible
+from napari_medseg.io.datasets._common import check_grids, natural_key
 from napari_medseg.io.dicom import is_dicom
+from napari_medseg.io.listing import list_visible, visible
 from napari_medseg.io.slicer_seg import is_seg_nrrd, read_seg_nrrd
 from napari_medseg.io.volumes import (
     IMAGE_SUFFIXES,

@@ -16,7 +16,8 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import binarized, check_grids, list_visible
+from napari_medseg.io.datasets._common import binarized, check_grids
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 IMAGES = "images_bias-corrected_resampled_zscored_nifti"

@@ -40,7 +40,8 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.geometry import DisplayTransform
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Box, Case, Dataset, Source, Volume
-from napari_medseg.io.datasets._common import list_visible, natural_key
+from napari_medseg.io.datasets._common import natural_key
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import read_image_file, read_image_stack
 
 DETECTION = "Foramina_Detection"

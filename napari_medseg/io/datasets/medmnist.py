@@ -27,7 +27,7 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.limits import check_array
 from napari_medseg.core.model import Case, Dataset, Volume
-from napari_medseg.io.datasets._common import list_visible
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import guarded
 
 SPLITS = ("train", "val", "test")

@@ -13,14 +13,9 @@ from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.core.validate import validated
-from napari_medseg.io.datasets._common import (
-    check_grids,
-    dataset_json,
-    load_json,
-    modality_kind,
-    visible,
-)
+from napari_medseg.io.datasets._common import check_grids, dataset_json, load_json, modality_kind
 from napari_medseg.io.datasets._metadata import DecathlonJson, decathlon_cases
+from napari_medseg.io.listing import visible
 from napari_medseg.io.volumes import read_nifti, strip_suffix
 
 CHANNEL_SUFFIX = re.compile(r"_\d{4}$")

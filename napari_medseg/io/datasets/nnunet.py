@@ -23,14 +23,9 @@ from napari_medseg.core.labelmap import Label, LabelMap, default_color
 from napari_medseg.core.model import Case, Dataset, Source, Volume
 from napari_medseg.core.safe_names import dataset_entry
 from napari_medseg.core.validate import validated
-from napari_medseg.io.datasets._common import (
-    check_grids,
-    dataset_json,
-    list_visible,
-    load_json,
-    modality_kind,
-)
+from napari_medseg.io.datasets._common import check_grids, dataset_json, load_json, modality_kind
 from napari_medseg.io.datasets._metadata import NnUNetJson, distinct_id
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import (
     NIFTI_SUFFIXES,
     as_label_array,

@@ -20,8 +20,9 @@ from pathlib import Path
 from napari_medseg.core.errors import ReadError
 from napari_medseg.core.labelmap import LabelMap
 from napari_medseg.core.model import Case, Dataset
-from napari_medseg.io.datasets._common import check_grids, list_visible
+from napari_medseg.io.datasets._common import check_grids
 from napari_medseg.io.dicom import safe_id
+from napari_medseg.io.listing import list_visible
 from napari_medseg.io.volumes import read_nifti
 
 PATIENT = re.compile(r"^(PETCT|PSMA)_[0-9a-fA-F]+$")

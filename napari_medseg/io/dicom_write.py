@@ -1,4 +1,5 @@
-"""Real DICOM series written with pydicom (explicit VR little endian), for tests and samples.
+"""DICOM series written with pydicom (explicit VR little endian): the derived series of a
+DICOM SEG export of a NIfTI case, and the DICOM test and sample data.
 
 File names follow a shuffled order and ``InstanceNumber`` runs backwards, so a reader that
 trusts either instead of ``ImagePositionPatient`` gets the slices wrong.
