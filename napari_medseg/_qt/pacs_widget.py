@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from napari.qt.threading import create_worker
-from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -26,6 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.pacs.client import Auth, Server
@@ -36,10 +35,6 @@ if TYPE_CHECKING:
 
 COLUMNS = ("patient", "date", "modalities", "instances", "description", "study UID")
 DEFAULT_CACHE = Path.home() / ".cache" / "napari-medseg" / "pacs"
-
-
-class _Progress(QObject):
-    changed = Signal(int, int)
 
 
 class PacsWidget(QWidget):
@@ -74,8 +69,8 @@ class PacsWidget(QWidget):
         self.progress = QProgressBar()
         self.status = QLabel("Enter the server's DICOMweb URL, then search.")
         self.status.setWordWrap(True)
-        self._signal = _Progress()
-        self._signal.changed.connect(self._progress)
+        self.jobs = Jobs(self)
+        self.jobs.progressed.connect(self._progress)
 
         form = QFormLayout()
         form.addRow("Server", self.url_edit)
@@ -121,7 +116,6 @@ class PacsWidget(QWidget):
         self._busy(False)
         self.worker = None
         self.status.setText(f"failed: {exc}")
-        report_error(exc)
 
     def search(self):
         """Search in a worker; returns it (tests wait on it)."""
@@ -136,10 +130,9 @@ class PacsWidget(QWidget):
                                                      self.date_edit, self.accession_edit)]  # fmt: skip
         self._busy(True)
         self.status.setText(f"searching {server.url}…")
-        self.worker = create_worker(
-            search_studies, server, *fields,
-            _connect={"returned": self._found, "errored": self._failed},
-        )  # fmt: skip
+        self.worker = self.jobs.start(
+            search_studies, server, *fields, returned=self._found, failed=self._failed
+        )
         return self.worker
 
     def _found(self, studies: list[dict]) -> None:
@@ -176,14 +169,12 @@ class PacsWidget(QWidget):
         def run():
             from napari_medseg.io.detect import open_dataset
 
-            res = retrieve_study(server, study, cache, progress=self._signal.changed.emit)
+            res = retrieve_study(server, study, cache, progress=self.jobs.progress)
             return open_dataset(res.folder)
 
         self._busy(True)
         self.status.setText(f"retrieving study {study}…")
-        self.worker = create_worker(
-            run, _connect={"returned": self._retrieved, "errored": self._failed}
-        )
+        self.worker = self.jobs.start(run, returned=self._retrieved, failed=self._failed)
         return self.worker
 
     def _retrieved(self, dataset) -> None:
@@ -192,11 +183,13 @@ class PacsWidget(QWidget):
         state.set_dataset(dataset)
         ids = dataset.case_ids()
         if not ids:
-            self._failed(MedsegError("the study holds no image series", dataset.root))
+            exc = MedsegError("the study holds no image series", dataset.root)
+            self._failed(exc)
+            report_error(exc)
             return
         self.status.setText(f"opening {ids[0]}…")
-        self.worker = create_worker(
-            state.load, ids[0], _connect={"returned": self._loaded, "errored": self._failed}
+        self.worker = self.jobs.start(
+            state.load, ids[0], returned=self._loaded, failed=self._failed
         )
 
     def _loaded(self, loaded) -> None:
