@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from napari.qt.threading import create_worker
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QComboBox,
@@ -20,6 +19,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from napari_medseg._qt._jobs import Jobs
 from napari_medseg._qt._util import report_error
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.intensity import CT_PRESETS
@@ -48,7 +48,7 @@ class CaseBrowserWidget(QWidget):
         self.viewer = napari_viewer
         self.state = state_for(napari_viewer)
         self._rows: dict[str, int] = {}
-        self._workers: list = []
+        self.jobs = Jobs(self)
 
         self.path_edit = QLineEdit(placeholderText="dataset folder, archive or file")
         browse = QPushButton("Browse…")
@@ -130,8 +130,7 @@ class CaseBrowserWidget(QWidget):
             for cid in ids:
                 yield case_row(dataset, cid)
 
-        worker = create_worker(rows, _connect={"yielded": self._set_row, "errored": report_error})
-        self._keep(worker)
+        self.jobs.start(rows, yielded=self._set_row)
 
     def _set_row(self, row) -> None:
         """Fill a case's columns; its problems (damaged files, guessed spacing) are marked with
@@ -161,20 +160,13 @@ class CaseBrowserWidget(QWidget):
     def open_case(self, case_id: str, slice_index: int | None = None):
         """Load ``case_id`` off the GUI thread, then replace the previous case's layers."""
         self.info.setText(f"Loading {case_id}…")
-        worker = create_worker(
-            self.state.load, case_id,
-            _connect={"returned": lambda loaded: self._shown(loaded, slice_index), "errored": self._failed},
-        )  # fmt: skip
-        self._keep(worker)
-        return worker
+        return self.jobs.start(
+            self.state.load,
+            case_id,
+            returned=lambda loaded: self._shown(loaded, slice_index),
+            failed=lambda exc: self.info.setText(str(exc)),
+        )
 
     def _shown(self, loaded, slice_index) -> None:
         self.state.show(loaded, slice_index)
         self.info.setText(f"{self.state.dataset.format}: case {loaded[0].id}")
-
-    def _failed(self, exc) -> None:
-        self.info.setText(str(exc))
-        report_error(exc)
-
-    def _keep(self, worker) -> None:
-        self._workers = [w for w in self._workers if w.is_running] + [worker]
