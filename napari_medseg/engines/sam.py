@@ -281,6 +281,9 @@ class SamEngine:
     """
 
     name = "sam"
+    checkpoint_kind = "a local segment-anything .pth file"
+    session_class = SamSession
+    load_model = staticmethod(load_sam)
 
     def __init__(
         self,
@@ -305,16 +308,11 @@ class SamEngine:
     ) -> SamEngine:
         if not checkpoint:
             raise MedsegError(
-                "the sam engine needs --checkpoint PATH (a local segment-anything .pth file)"
+                f"the {cls.name} engine needs --checkpoint PATH ({cls.checkpoint_kind})"
             )
         stored, names = load_prompts(prompts) if prompts else ({}, {})
-        return cls(
-            load_sam(checkpoint, device, variant),
-            EmbeddingCache(cache),
-            stored,
-            names,
-            seed_from_masks,
-        )
+        sam = cls.load_model(checkpoint, device, variant)
+        return cls(sam, EmbeddingCache(cache), stored, names, seed_from_masks)
 
     def case_prompts(self, case: Case) -> tuple[list[Prompt], LabelMap, str]:
         if case.id in self.prompts:
@@ -334,13 +332,32 @@ class SamEngine:
             return prompts, labelmap, "mask"
         raise MedsegError(f"case {case.id!r} has no stored SAM prompts and no boxes to prompt with")
 
-    def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
+    def open_case(self, case: Case):
+        """The case's prompts, labelmap, their origin and a session on its images."""
         prompts, labelmap, origin = self.case_prompts(case)
-        session = SamSession.for_case(self.sam, case, cache=self.cache)
+        session = self.session_class.for_case(self.sam, case, cache=self.cache)
         n = len(session.stack)
         bad = [p.slice for p in prompts if not 0 <= p.slice < n]
         if bad:
             raise MedsegError(f"case {case.id!r}: prompt slice {bad[0]} outside 0..{n - 1}")
+        return prompts, labelmap, origin, session
+
+    def result(self, case: Case, labels, labelmap, origin, prompts, scores, session):
+        """The labels on the case's reference grid with what produced them."""
+        ref = case.reference_image()
+        info = {
+            "engine": self.name,
+            **session.meta["model"],
+            "prompts": origin,
+            "n_prompts": len(prompts),
+            "scores": scores,
+            "encoded_slices": session.encoded,
+            "channels": session.meta["channels"],
+        }
+        return SegmentationResult(labels.reshape(ref.shape[: ref.spatial_ndim]), labelmap, info)
+
+    def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
+        prompts, labelmap, origin, session = self.open_case(case)
         # Propagation may visit every slice: embed them all in batches up front.
         wanted = None if any(p.propagate for p in prompts) else [p.slice for p in prompts]
         session.embed(wanted)
@@ -355,15 +372,4 @@ class SamEngine:
             scores.append(round(pred.score, 4))
             if progress:
                 progress(i + 1, len(prompts))
-        ref = case.reference_image()
-        mask = labels.reshape(ref.shape[: ref.spatial_ndim])
-        info = {
-            "engine": "sam",
-            **describe(self.sam),
-            "prompts": origin,
-            "n_prompts": len(prompts),
-            "scores": scores,
-            "encoded_slices": session.encoded,
-            "channels": session.meta["channels"],
-        }
-        return SegmentationResult(mask, labelmap, info)
+        return self.result(case, labels, labelmap, origin, prompts, scores, session)

@@ -24,9 +24,9 @@ from napari_medseg.core.model import Case
 from napari_medseg.engines.base import Progress, SegmentationResult
 from napari_medseg.engines.sam import Prediction, SamEngine, SliceSession
 from napari_medseg.engines.sam2_model import LoadedSam2, describe, load_sam2
-from napari_medseg.engines.sam_cache import EmbeddingCache, now_iso
+from napari_medseg.engines.sam_cache import now_iso
 from napari_medseg.engines.sam_edit import paste_slices
-from napari_medseg.engines.sam_prompts import Prompt, load_prompts
+from napari_medseg.engines.sam_prompts import Prompt
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # SAM2Transforms
 MEMORY_SLICES = 16  # features kept in memory (about 17 MB each for a 1024 px model)
@@ -304,30 +304,12 @@ class Sam2Engine(SamEngine):
     prompts with ``"propagate": true`` are followed through the volume together."""
 
     name = "sam2"
-
-    @classmethod
-    def from_options(
-        cls,
-        checkpoint=None,
-        cache=None,
-        prompts=None,
-        device=None,
-        variant=None,
-        seed_from_masks=False,
-    ) -> Sam2Engine:
-        if not checkpoint:
-            raise MedsegError("the sam2 engine needs --checkpoint PATH (a local SAM 2.1 .pt file)")
-        stored, names = load_prompts(prompts) if prompts else ({}, {})
-        sam = load_sam2(checkpoint, device, variant)
-        return cls(sam, EmbeddingCache(cache), stored, names, seed_from_masks)
+    checkpoint_kind = "a local SAM 2.1 .pt file"
+    session_class = Sam2Session
+    load_model = staticmethod(load_sam2)
 
     def segment_case(self, case: Case, progress: Progress | None = None) -> SegmentationResult:
-        prompts, labelmap, origin = self.case_prompts(case)
-        session = Sam2Session.for_case(self.sam, case, cache=self.cache)
-        n = len(session.stack)
-        bad = [p.slice for p in prompts if not 0 <= p.slice < n]
-        if bad:
-            raise MedsegError(f"case {case.id!r}: prompt slice {bad[0]} outside 0..{n - 1}")
+        prompts, labelmap, origin, session = self.open_case(case)
         labels = np.zeros(session.stack.shape[:3], np.uint16)
         scores, track = [], None
         for prompt in prompts:
@@ -343,14 +325,4 @@ class Sam2Engine(SamEngine):
                 paste_slices(labels, masks, label)  # earlier labels keep their voxels
         if progress:
             progress(1, 1)
-        ref = case.reference_image()
-        info = {
-            "engine": "sam2",
-            **describe(self.sam),
-            "prompts": origin,
-            "n_prompts": len(prompts),
-            "scores": scores,
-            "encoded_slices": session.encoded,
-            "channels": session.meta["channels"],
-        }
-        return SegmentationResult(labels.reshape(ref.shape[: ref.spatial_ndim]), labelmap, info)
+        return self.result(case, labels, labelmap, origin, prompts, scores, session)
