@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from psygnal import Signal
 
-from napari_medseg.core.labelmap_store import apply_edits
+from napari_medseg.core.labelmap_store import load_edited_case
 from napari_medseg.core.model import Case, Dataset
 from napari_medseg.io.detect import open_dataset
 from napari_medseg.layers import METADATA_KEY, LayerInfo, acquisition_axis, case_layers
@@ -72,7 +72,7 @@ class ViewerState:
         """Read a case and build its layers (safe to call from a worker thread)."""
         if self.dataset is None:
             raise RuntimeError("no dataset is open")
-        case = apply_edits(self.dataset.load_case(case_id), self.dataset.root)
+        case = load_edited_case(self.dataset, case_id)
         return case, case_layers(case, str(self.dataset.root), self.dataset.format)
 
     def show(self, loaded: tuple[Case, list[tuple]], slice_index: int | None = None) -> None:

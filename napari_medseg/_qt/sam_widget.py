@@ -473,20 +473,17 @@ class SamWidget(SamJobs, QWidget):
         self.label_id.setValue(self.label_id.value() + 1)
 
     def undo(self) -> None:
-        step = self.undo_stack.undo()
-        if step is None:
-            show_info("Nothing to undo")
-            return
-        step.target.refresh()
-        self.status.setText(f"Undid {step.what} ({step.size} voxels)")
+        self._stepped(self.undo_stack.undo(), "undo", "Undid")
 
     def redo(self) -> None:
-        step = self.undo_stack.redo()
+        self._stepped(self.undo_stack.redo(), "redo", "Redid")
+
+    def _stepped(self, step, verb: str, done: str) -> None:
         if step is None:
-            show_info("Nothing to redo")
+            show_info(f"Nothing to {verb}")
             return
         step.target.refresh()
-        self.status.setText(f"Redid {step.what} ({step.size} voxels)")
+        self.status.setText(f"{done} {step.what} ({step.size} voxels)")
 
 
 def _bound_to(viewer, key: str, func) -> bool:

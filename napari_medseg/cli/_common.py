@@ -8,7 +8,7 @@ import math
 import sys
 
 from napari_medseg.core.errors import ReadError
-from napari_medseg.core.model import Case, Dataset
+from napari_medseg.core.model import Dataset
 from napari_medseg.io.detect import open_dataset
 
 
@@ -34,10 +34,6 @@ def selected_cases(dataset: Dataset, case_ids: list[str] | None) -> list[str]:
 def open_cases(args) -> tuple[Dataset, list[str]]:
     dataset = open_dataset(args.path)
     return dataset, selected_cases(dataset, args.case)
-
-
-def load_case(dataset: Dataset, case_id: str) -> Case:
-    return dataset.load_case(case_id)
 
 
 def finite(obj):

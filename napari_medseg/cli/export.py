@@ -9,7 +9,7 @@ from napari_medseg.cli._common import add_dataset_arguments, open_cases, print_j
 from napari_medseg.cli.pacs import add_server_arguments, server_from_args
 from napari_medseg.core.atomic import check_output_dir
 from napari_medseg.core.errors import MedsegError
-from napari_medseg.core.labelmap_store import apply_edits
+from napari_medseg.core.labelmap_store import load_edited_case
 from napari_medseg.export import FORMATS, export_masks, item_from_case
 from napari_medseg.formats.cvat import is_cvat_export
 from napari_medseg.formats.slices import AXES
@@ -93,7 +93,7 @@ def run(args) -> int:
     out = check_output_dir(Path(args.out), dataset.root)
     items, labelmap = [], None
     for cid in ids:
-        case = apply_edits(dataset.load_case(cid), dataset.root)
+        case = load_edited_case(dataset, cid)
         if not args.case and not _has_mask(case, args.masks):
             print(f"napari-medseg export: case {cid}: no mask, skipped", file=sys.stderr)
             continue

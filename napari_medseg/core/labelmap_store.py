@@ -62,3 +62,8 @@ def apply_edits(case: Case, root: str | Path | None) -> Case:
         for mask in case.masks:
             mask.labelmap = with_edits(mask.labelmap, edits)
     return case
+
+
+def load_edited_case(dataset, case_id: str) -> Case:
+    """Case ``case_id`` of ``dataset`` with the dataset's edited labelmap on its masks."""
+    return apply_edits(dataset.load_case(case_id), dataset.root)

@@ -15,7 +15,7 @@ import numpy as np
 
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.labelmap import LabelMap
-from napari_medseg.core.labelmap_store import apply_edits
+from napari_medseg.core.labelmap_store import load_edited_case
 from napari_medseg.core.model import Case, Dataset, Volume
 from napari_medseg.io.masks import mask_path
 from napari_medseg.io.volumes import read_volume
@@ -377,7 +377,7 @@ def run_qa(
     results = []
     for i, cid in enumerate(ids):
         try:
-            case = apply_edits(dataset.load_case(cid), dataset.root)
+            case = load_edited_case(dataset, cid)
             ref = (
                 mask_path(reference, cid)
                 if reference is not None
