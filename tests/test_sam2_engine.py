@@ -291,7 +291,7 @@ def test_prefetch_embeds_the_prompted_slice_then_outward(sam2, stack):
     assert outward(3, 6) == [3, 4, 2, 5, 1, 0] and outward(0, 5, radius=1) == [0, 1]
     session = Sam2Session(sam2, stack)
     order, encode = [], session._encode
-    session._encode = lambda z: order.append(z) or encode(z)
+    session._encode = lambda zs: order.extend(zs) or encode(zs)
     assert prefetch(session, 6, radius=2) == 5
     assert order == [6, 7, 5, 8, 4]
     # In the background while the user prompts: both go on, nothing is encoded twice after.
@@ -315,3 +315,30 @@ def test_session_propagate_keeps_the_sam_session_contract(sam2, stack, monkeypat
     session.requested.clear()
     again = session.propagate(8, stack[8, ..., 0] > 0, label=3)
     assert session.requested[0] == 8 and 6 in again
+
+
+def test_batched_encoding_gives_the_same_features_and_masks(sam2, stack, tmp_path, monkeypatch):
+    """The GPU path (``batch_size`` > 1), run here on CPU: slices go through the encoder
+    several at a time, propagation encodes ahead in its direction of travel, and features
+    and masks are those of one slice at a time."""
+    cache = EmbeddingCache(tmp_path / "cache", max_bytes=2**30)
+    one, batched = Sam2Session(sam2, stack), Sam2Session(sam2, stack, cache=cache, batch_size=4)
+    assert one.batch_size == 1  # the CPU default
+    # Slices 0-2 and 10-12 are blank, hence one cache entry: 7 sphere slices + 1 blank.
+    assert batched.embed() == 8
+    for z in range(len(stack)):  # (blank slices after the first come from the fp16 cache)
+        for a, b in zip(one.embedding(z), batched.embedding(z), strict=True):
+            assert float((a - b).abs().max()) < 1e-3
+
+    fresh = Sam2Session(sam2, stack, batch_size=4)
+    batches = []
+    encode = fresh._encode
+    monkeypatch.setattr(fresh, "_encode", lambda zs: batches.append(zs) or encode(zs))
+    results = []
+    for session in (one, fresh):
+        track = Sam2Track(session)
+        track.add(Prompt(slice=6, label=1, box=[20, 10, 40, 30]))
+        results.append(track.propagate(min_area=0)[1])
+    assert batches == [[6, 7, 8, 9], [10, 11, 12], [5, 4, 3, 2], [1, 0]]
+    assert sorted(results[0]) == sorted(results[1]) == list(range(len(stack)))
+    assert min(iou(results[0][z], results[1][z]) for z in results[0]) >= 0.999

@@ -59,11 +59,8 @@ def run(args) -> int:
     )
     check_output_dir(cache.root, dataset.root)  # never a cache inside the data
     if is_sam2_checkpoint(checkpoint):
-        sam, session_type, options = (
-            load_sam2(checkpoint, args.device, args.variant),
-            Sam2Session,
-            {},
-        )
+        sam, session_type = load_sam2(checkpoint, args.device, args.variant), Sam2Session
+        options = {"batch_size": args.batch_size}
     else:
         sam, session_type = load_sam(checkpoint, args.device, args.variant), SamSession
         options = {"batch_size": args.batch_size, "precision": args.precision}

@@ -23,7 +23,13 @@ from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Case
 from napari_medseg.engines.base import Progress, SegmentationResult
 from napari_medseg.engines.sam import Prediction, SamEngine, SliceSession
-from napari_medseg.engines.sam2_model import LoadedSam2, describe, load_sam2
+from napari_medseg.engines.sam2_model import (
+    LoadedSam2,
+    default_batch_size,
+    describe,
+    load_sam2,
+    position_codes,
+)
 from napari_medseg.engines.sam_cache import now_iso
 from napari_medseg.engines.sam_edit import paste_slices
 from napari_medseg.engines.sam_prompts import Prompt
@@ -55,26 +61,40 @@ def preprocess(image_u8: np.ndarray, size: int):
 class Sam2Session(SliceSession):
     """One image stack (z, y, x, 3 uint8) ready for prompting with one SAM 2.1 model."""
 
-    def __init__(self, sam: LoadedSam2, stack: np.ndarray, cache=None, meta=None):
+    def __init__(
+        self,
+        sam: LoadedSam2,
+        stack: np.ndarray,
+        cache=None,
+        meta=None,
+        batch_size: int | None = None,
+    ):
         super().__init__(sam, stack, cache, meta, describe(sam))
-        self._pos = None
         self.requested: list[int] = []  # slices whose features were asked for, in order
         self._track: Sam2Track | None = None  # the memory :meth:`propagate` builds up
-        self.batch_size = 1  # slices per embed call (SamSession's attribute; one at a time)
+        # Slices per encoder call (1 on CPU). With more, a slice that propagation reaches
+        # uncached is encoded together with the next uncached ones in its direction.
+        self.batch_size = min(batch_size or default_batch_size(sam), MEMORY_SLICES)
 
-    def _encode(self, z: int) -> list:
+    def _encode(self, slices: list[int]) -> dict[int, list]:
+        """Run ``slices`` through the image encoder in one batch; their levels by slice
+        (identical slices are encoded once)."""
         import torch
 
-        image = preprocess(self.stack[z], self.sam.image_size).to(self.sam.device)
+        first = {self.keys[z]: z for z in reversed(slices)}  # key -> its first slice
+        unique = [z for z in slices if first[self.keys[z]] == z]
+        batch = torch.cat([preprocess(self.stack[z], self.sam.image_size) for z in unique])
         with torch.inference_mode():
-            levels = self.sam.model.forward_image(image)["backbone_fpn"]
-        self.encoded += 1
+            levels = self.sam.model.forward_image(batch.to(self.sam.device))["backbone_fpn"]
+        self.encoded += len(unique)
+        own = {z: [lv[i : i + 1].clone() for lv in levels] for i, z in enumerate(unique)}
         if self.cache is not None:
-            flat = np.concatenate([lv.cpu().numpy().ravel() for lv in levels])
-            shapes = [list(lv.shape[1:]) for lv in levels]
-            meta = {**self.meta, "slice": z, "levels": shapes, "created": now_iso()}
-            self.cache.put(self.keys[z], flat, meta)
-        return levels
+            for z, own_levels in own.items():
+                flat = np.concatenate([lv.cpu().numpy().ravel() for lv in own_levels])
+                shapes = [list(lv.shape[1:]) for lv in own_levels]
+                meta = {**self.meta, "slice": z, "levels": shapes, "created": now_iso()}
+                self.cache.put(self.keys[z], flat, meta)
+        return {z: own[first[self.keys[z]]] for z in slices}
 
     def _from_cache(self, z: int) -> list | None:
         import torch
@@ -91,19 +111,36 @@ class Sam2Session(SliceSession):
             start += n
         return levels
 
+    def _remember(self, z: int, levels: list) -> None:
+        with self._lock:
+            self._memory[z] = levels
+            self._memory.move_to_end(z)
+            if len(self._memory) > MEMORY_SLICES:
+                self._memory.popitem(last=False)
+
+    def _ahead(self, z: int) -> list[int]:
+        """``z`` and, with batching, the next uncached slices in the direction of travel."""
+        if self.batch_size == 1:
+            return [z]
+        step = -1 if len(self.requested) > 1 and self.requested[-2] > z else 1
+        ahead = range(z + step, len(self.stack) if step > 0 else -1, step)
+        return [z, *self.missing(ahead)[: self.batch_size - 1]]
+
     def _levels(self, z: int) -> list:
         with self._lock:
             if z in self._memory:
                 self._memory.move_to_end(z)
                 return self._memory[z]
         levels = self._from_cache(z)
-        if levels is None:
-            levels = self._encode(z)
-        with self._lock:
-            self._memory[z] = levels
-            if len(self._memory) > MEMORY_SLICES:
-                self._memory.popitem(last=False)
-        return levels
+        if levels is not None:
+            self._remember(z, levels)
+            return levels
+        encoded = self._encode(self._ahead(z))
+        for other, own in encoded.items():
+            if other != z:
+                self._remember(other, own)
+        self._remember(z, encoded[z])  # last in: the most recently used
+        return encoded[z]
 
     def embedding(self, z: int) -> list:
         """Slice ``z``'s backbone levels, encoded when missing (SamSession's call)."""
@@ -113,13 +150,7 @@ class Sam2Session(SliceSession):
         """``forward_image``'s output for slice ``z`` (backbone levels and position codes)."""
         self.requested.append(z)
         levels = self._levels(z)
-        if self._pos is None:
-            import torch
-
-            pe = self.sam.model.image_encoder.neck.position_encoding
-            with torch.inference_mode():
-                self._pos = [pe(lv).to(lv.dtype) for lv in levels]
-        return {"backbone_fpn": list(levels), "vision_pos_enc": list(self._pos)}
+        return {"backbone_fpn": list(levels), "vision_pos_enc": position_codes(self.sam, levels)}
 
     def embed(
         self,
@@ -132,12 +163,15 @@ class Sam2Session(SliceSession):
         todo, before = self.missing(slices), self.encoded
         if progress:
             progress(0, len(todo))
-        for done, z in enumerate(todo, 1):
+        for start in range(0, len(todo), self.batch_size):
             if cancelled and cancelled():
                 break
-            self._levels(z)
+            # Re-checked per batch: a slice equal to one encoded earlier is a cache hit now.
+            batch = self.missing(todo[start : start + self.batch_size])
+            for z, levels in (self._encode(batch) if batch else {}).items():
+                self._remember(z, levels)
             if progress:
-                progress(done, len(todo))
+                progress(min(start + self.batch_size, len(todo)), len(todo))
         self.trim_cache()
         return self.encoded - before
 

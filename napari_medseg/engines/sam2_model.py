@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.engines.device import pick_device
 from napari_medseg.engines.sam_model import checkpoint_fingerprint
@@ -89,6 +91,7 @@ class LoadedSam2:
     fingerprint: str
     path: Path
     _image_predictor: object = field(default=None, repr=False)
+    _position_codes: dict = field(default_factory=dict, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -108,6 +111,48 @@ class LoadedSam2:
         if self._image_predictor is None:
             self._image_predictor = image_predictor(self.model)
         return self._image_predictor
+
+
+def position_codes(loaded: LoadedSam2, levels: list) -> list:
+    """The image encoder's position codes for backbone ``levels`` of one slice (they depend
+    only on the levels' shapes: computed once per model)."""
+    key = tuple(tuple(lv.shape) for lv in levels)
+    if key not in loaded._position_codes:
+        import torch
+
+        pe = loaded.model.image_encoder.neck.position_encoding
+        with torch.inference_mode():
+            loaded._position_codes[key] = [pe(lv).to(lv.dtype) for lv in levels]
+    return list(loaded._position_codes[key])
+
+
+def default_batch_size(loaded: LoadedSam2) -> int:
+    """Slices per encoder call: 1 on CPU (batching is no faster there), more on a GPU."""
+    if not str(loaded.device).startswith("cuda"):
+        return 1
+    return {"hiera_t": 16, "hiera_s": 16, "hiera_b+": 8}.get(loaded.model_type, 4)
+
+
+def warm_up(loaded: LoadedSam2) -> None:
+    """Decode one box on blank features, so that the first real click does not pay for
+    torch's first-call set-up and the image transforms' import (about 2 s on a laptop CPU)."""
+    import torch
+    from torchvision.transforms import functional  # noqa: F401 - imported once, here
+
+    pred, size = loaded.image_predictor, loaded.image_size
+    dim = loaded.model.sam_mask_decoder.transformer_dim
+    dev = loaded.device
+    with torch.inference_mode():
+        pred._features = {
+            "image_embed": torch.zeros(1, dim, size // 16, size // 16, device=dev),
+            "high_res_feats": [
+                torch.zeros(1, dim // 8, size // 4, size // 4, device=dev),
+                torch.zeros(1, dim // 4, size // 8, size // 8, device=dev),
+            ],
+        }
+        pred._orig_hw, pred._is_image_set, pred._is_batch = [(size, size)], True, False
+        pred.predict(box=np.array([0, 0, size // 2, size // 2]), multimask_output=True)
+    pred.reset_predictor()
 
 
 def image_predictor(model):
@@ -233,6 +278,7 @@ def load_sam2(
     loaded = LoadedSam2(
         model.to(dev), model_type, variant, config, overrides, checkpoint_fingerprint(path), path
     )
+    warm_up(loaded)
     _MODELS[key] = loaded
     return loaded
 

@@ -13,7 +13,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
+import sam2.sam2_video_predictor as video_predictor
 from sam2.sam2_video_predictor import SAM2VideoPredictor
+
+# Progress goes through the engines' ``progress`` callback (CLI line, panel bar); the
+# package's own tqdm bar would write "propagate in video" over the CLI's output.
+video_predictor.tqdm = lambda iterable, **_kw: iterable
 
 
 class Sam2Tracker(SAM2VideoPredictor):
