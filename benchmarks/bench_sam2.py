@@ -6,8 +6,16 @@
    propagation, prompts from the neighbour's mask); SAM 2.1 propagates with its video memory
    (``Sam2Track``), embedding each slice when it reaches it. Over ``--slices`` slices around
    the prompted one (the object is forced to run through all of them: ``min_area=0``).
-3. Prompt-to-mask latency with the slice's features in memory: ours against the stock
+3. SAM 2.1 propagation, ours against the package's own ``SAM2VideoPredictor`` (``init_state``
+   on the same preprocessed frames, the same box, forward then backward): same work, same
+   masks; ours encodes ``--batch-size`` slices per encoder call (default: 1 on CPU, more on
+   a GPU).
+4. Prompt-to-mask latency with the slice's features in memory: ours against the stock
    ``SamPredictor`` / ``SAM2ImagePredictor``.
+
+Every model is loaded and warmed up (one untimed first click) before timing: "first click"
+is that of a fresh case with the model already loaded, as in the panel after the first case.
+``hiera_t512`` is MedSAM2's configuration (SAM 2.1 Hiera-T at 512 px).
 
 Models alternate A-B-B-A per measurement; medians and per-pair ratios are printed with the
 load average. Random weights (timing is that of the real architectures; masks are noise).
@@ -16,6 +24,7 @@ Usage::
 
     python benchmarks/bench_sam2.py                         # CPU: vit_b vs hiera_t, 3 slices
     python benchmarks/bench_sam2.py --models vit_b,hiera_t,hiera_s --slices 155 --rounds 2
+    python benchmarks/bench_sam2.py --models hiera_t,hiera_t512 --slices 20
     python benchmarks/bench_sam2.py --device cuda --slices 155     # whole volume on a GPU
 """
 
@@ -33,10 +42,11 @@ import torch
 
 SHAPE = (155, 240, 240)
 BOX = [80, 70, 170, 160]  # y0, x0, y1, x1 on the prompted slice
-CONFIGS = {
-    "hiera_t": "configs/sam2.1/sam2.1_hiera_t.yaml",
-    "hiera_s": "configs/sam2.1/sam2.1_hiera_s.yaml",
-    "hiera_b+": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+CONFIGS = {  # name: (package config, input size)
+    "hiera_t": ("configs/sam2.1/sam2.1_hiera_t.yaml", 1024),
+    "hiera_t512": ("configs/sam2.1/sam2.1_hiera_t.yaml", 512),  # MedSAM2
+    "hiera_s": ("configs/sam2.1/sam2.1_hiera_s.yaml", 1024),
+    "hiera_b+": ("configs/sam2.1/sam2.1_hiera_b+.yaml", 1024),
 }
 
 
@@ -55,10 +65,14 @@ def load(name: str, device: str):
 
         model = prepare(build_sam_vit_b(checkpoint=None).to(device))
         return LoadedSam(model, infer_config(model.state_dict(), Path("r")), "random", Path("r"))
-    from napari_medseg.engines.sam2_model import LoadedSam2, build_model
+    from napari_medseg.engines.sam2_model import LoadedSam2, build_model, size_overrides, warm_up
 
-    model = build_model(CONFIGS[name], []).to(device)
-    return LoadedSam2(model, name, "sam2", CONFIGS[name], [], "random", Path("random"))
+    config, size = CONFIGS[name]
+    overrides = size_overrides(size) if size != 1024 else []
+    model = build_model(config, overrides).to(device)
+    loaded = LoadedSam2(model, name, "sam2", config, overrides, "random", Path("random"))
+    warm_up(loaded)  # as load_sam2 does
+    return loaded
 
 
 def write_case(folder: Path) -> Path:
@@ -101,18 +115,60 @@ def first_click(sam, path: Path, z: int, device: str) -> float:
 def follow(sam, stack, z: int, device: str) -> float:
     """One box on slice ``z`` to masks on every slice of ``stack`` (a fresh session)."""
     from napari_medseg.engines.sam import propagate
-    from napari_medseg.engines.sam2 import Sam2Track
     from napari_medseg.engines.sam_prompts import Prompt
 
+    if not is_sam1(sam):  # SAM 2.1: its video memory, each slice encoded when reached
+        return propagate_seconds(sam, stack, z, device)
     session = session_for(sam, stack)
     t = time.perf_counter()
-    if is_sam1(sam):
-        session.embed()  # ViT-B: every slice is embedded, then masks follow slice to slice
-        first = session.predict(Prompt(slice=z, box=BOX)).mask
-        first[BOX[0] : BOX[2], BOX[1] : BOX[3]] = True  # random weights: keep it going
-        propagate(session.predict, z, first, len(stack), min_score=-1, min_area=0)
+    session.embed()  # ViT-B: every slice is embedded, then masks follow slice to slice
+    first = session.predict(Prompt(slice=z, box=BOX)).mask
+    first[BOX[0] : BOX[2], BOX[1] : BOX[3]] = True  # random weights: keep it going
+    propagate(session.predict, z, first, len(stack), min_score=-1, min_area=0)
+    sync(device)
+    return time.perf_counter() - t
+
+
+def stock_video_predictor(sam):
+    """The package's own ``SAM2VideoPredictor`` with ``sam``'s weights."""
+    from napari_medseg.engines.sam2_model import build_model
+
+    ref = build_model(sam.config, sam.overrides, tracker=False).to(sam.device)
+    ref.load_state_dict(sam.model.state_dict())
+    return ref
+
+
+def stock_state(ref, stack):
+    """``ref.init_state`` on ``stack``: its frames preprocessed by the package's
+    ``SAM2Transforms`` (no JPEG round trip), the first frame encoded, as the package does."""
+    import sam2.sam2_video_predictor as svp
+    from sam2.utils.transforms import SAM2Transforms
+
+    tf = SAM2Transforms(ref.image_size, 0.0)
+    frames = torch.stack([tf(im) for im in stack])
+    load_frames = svp.load_video_frames
+    svp.load_video_frames = lambda **kw: (frames, *stack.shape[1:3])
+    try:
+        return ref.init_state("in-memory")
+    finally:
+        svp.load_video_frames = load_frames
+
+
+def propagate_seconds(sam, stack, z: int, device: str, stock=None, batch_size=None) -> float:
+    """One box on slice ``z``, propagated forward then backward through ``stack``, by ours
+    or by the ``stock`` predictor."""
+    from napari_medseg.engines.sam2 import Sam2Session, Sam2Track
+    from napari_medseg.engines.sam_prompts import Prompt
+
+    t = time.perf_counter()
+    if stock is not None:
+        state = stock_state(stock, stack)
+        stock.add_new_points_or_box(state, z, 1, box=np.array(BOX, float)[[1, 0, 3, 2]])
+        for reverse in (False, True):
+            for _ in stock.propagate_in_video(state, start_frame_idx=z, reverse=reverse):
+                pass
     else:
-        track = Sam2Track(session)
+        track = Sam2Track(Sam2Session(sam, stack, batch_size=batch_size))
         track.add(Prompt(slice=z, label=1, box=BOX))
         track.propagate(min_area=0)
     sync(device)
@@ -177,6 +233,7 @@ def main() -> None:
     p.add_argument("--slices", type=int, default=3, help="slices to follow (155: whole volume)")
     p.add_argument("--rounds", type=int, default=1, help="A-B-B-A rounds")
     p.add_argument("--repeats", type=int, default=15, help="latency repeats")
+    p.add_argument("--batch-size", type=int, help="SAM 2.1 slices per encoder call")
     args = p.parse_args()
     device = pick_device(args.device)
     names = args.models.split(",")
@@ -196,6 +253,8 @@ def main() -> None:
         lo = max(0, z - args.slices // 2)
         part = stack[lo : lo + args.slices]
         base = names[0]
+        for name in names:  # untimed: the process's first-call costs are not a fresh case's
+            first_click(models[name], path, z, device)
         for other in names[1:]:
             times = abba(
                 lambda n: first_click(models[n], path, z, device), base, other, args.rounds
@@ -212,6 +271,18 @@ def main() -> None:
                     f"  {name}: {per:.2f} s/slice -> {per * 155 / 60:.1f} min for 155 slices, "
                     f"{per * 50 / 60:.1f} min for 50 (extrapolated)"
                 )
+        for name in (n for n in names if n != "vit_b"):
+            stock = stock_video_predictor(models[name])
+            times = abba(
+                lambda kind, m=models[name], ref=stock: propagate_seconds(
+                    m, part, z - lo, device, ref if kind == "stock" else None, args.batch_size
+                ),
+                "stock",
+                "ours",
+                args.rounds,
+            )
+            what = f"{name} propagation through {len(part)} slices vs SAM2VideoPredictor"
+            report(what, times, "stock")
         for name in names:
             ours, stock = latency_ms(models[name], stack, z, args.repeats, device)
             print(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,7 +161,9 @@ def image_predictor(model):
     package hard-codes those of 1024 px)."""
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    pred = SAM2ImagePredictor(model)
+    with warnings.catch_warnings():  # its transforms use torch.jit.script, now deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        pred = SAM2ImagePredictor(model)
     hires = model.image_size // 4
     pred._bb_feat_sizes = [(hires // 2**k,) * 2 for k in range(3)]
     return pred

@@ -10,6 +10,7 @@ without the frames.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -19,6 +20,9 @@ from sam2.sam2_video_predictor import SAM2VideoPredictor
 # Progress goes through the engines' ``progress`` callback (CLI line, panel bar); the
 # package's own tqdm bar would write "propagate in video" over the CLI's output.
 video_predictor.tqdm = lambda iterable, **_kw: iterable
+# Without its optional CUDA extension the package skips filling holes of up to 8 pixels in
+# propagated masks, and warns on every run; the reference predictor skips it the same way.
+warnings.filterwarnings("ignore", message=r"cannot import name '_C' from 'sam2'")
 
 
 class Sam2Tracker(SAM2VideoPredictor):
