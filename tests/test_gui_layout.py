@@ -74,6 +74,22 @@ def test_ct_window_presets_and_the_cycle_key(make_napari_viewer, qtbot, msd_sple
         viewer.keymap[KeyBinding.from_str(CYCLE_KEY)](viewer)
     assert tuple(ct.contrast_limits) == CT_PRESETS["soft tissue"]
     assert viewer.dims.axis_labels[-3:] == ("S-I", "A-P", "R-L")
+    assert not browser.window_row.isHidden()
+
+
+def test_ct_window_presets_are_hidden_for_mr(make_napari_viewer, qtbot, msd_brain):
+    from napari_medseg._qt.case_browser import CaseBrowserWidget
+
+    viewer = make_napari_viewer()
+    browser = CaseBrowserWidget(viewer)
+    assert browser.window_row.isHidden()  # no case yet
+    browser.open_dataset(str(msd_brain))
+    case_id = browser.table.item(0, 0).text()
+    with qtbot.waitSignal(browser.open_case(case_id).finished, timeout=30000):
+        pass
+    qtbot.waitUntil(lambda: len(viewer.layers) > 0, timeout=10000)
+    assert browser.state.case.id == case_id
+    assert browser.window_row.isHidden()  # an MR case: CT presets would do nothing
 
 
 def test_medmnist_class_text_is_drawn_inside_the_image(make_napari_viewer, qtbot):

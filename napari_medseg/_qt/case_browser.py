@@ -75,14 +75,17 @@ class CaseBrowserWidget(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.path_edit)
         top.addWidget(browse)
-        window_row = QHBoxLayout()
+        self.window_row = QWidget()  # shown while the case on screen has a CT image
+        window_row = QHBoxLayout(self.window_row)
+        window_row.setContentsMargins(0, 0, 0, 0)
         window_row.addWidget(QLabel(f"CT window ({CYCLE_KEY})"))
         window_row.addWidget(self.window_combo, 1)
+        self.window_row.hide()
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.info)
         layout.addWidget(self.table)
-        layout.addLayout(window_row)
+        layout.addWidget(self.window_row)
 
         self.state.dataset_changed.connect(self._fill)
         self.state.case_shown.connect(self._select)
@@ -148,6 +151,7 @@ class CaseBrowserWidget(QWidget):
             self.table.setItem(i, 3, QTableWidgetItem(statuses.get(cid, "")))
 
     def _select(self, case) -> None:
+        self.window_row.setVisible(any(v.modality.upper() == "CT" for v in case.images))
         i = self._rows.get(case.id)
         if i is not None:
             self.table.selectRow(i)
