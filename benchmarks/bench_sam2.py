@@ -65,13 +65,19 @@ def load(name: str, device: str):
 
         model = prepare(build_sam_vit_b(checkpoint=None).to(device))
         return LoadedSam(model, infer_config(model.state_dict(), Path("r")), "random", Path("r"))
-    from napari_medseg.engines.sam2_model import LoadedSam2, build_model, size_overrides, warm_up
+    from napari_medseg.engines.sam2_model import (
+        LoadedSam2,
+        build_model,
+        prepare,
+        size_overrides,
+        warm_up,
+    )
 
     config, size = CONFIGS[name]
     overrides = size_overrides(size) if size != 1024 else []
-    model = build_model(config, overrides).to(device)
+    model = prepare(build_model(config, overrides).to(device))
     loaded = LoadedSam2(model, name, "sam2", config, overrides, "random", Path("random"))
-    warm_up(loaded)  # as load_sam2 does
+    warm_up(loaded)  # prepared and warmed up as load_sam2 does
     return loaded
 
 

@@ -183,6 +183,15 @@ def build_model(config: str, overrides: list[str], tracker: bool = True):
     return instantiate(cfg.model, _recursive_=True).eval()
 
 
+def prepare(model):
+    """Channels-last upscaling convolutions in the mask decoder (as for SAM 1: faster
+    transposed convolutions on CPU, the same masks)."""
+    import torch
+
+    model.sam_mask_decoder.output_upscaling.to(memory_format=torch.channels_last)
+    return model
+
+
 def is_sam1_state(state: dict) -> bool:
     return "image_encoder.pos_embed" in state and any(
         k.startswith("image_encoder.blocks.") for k in state
@@ -279,7 +288,13 @@ def load_sam2(
             path,
         ) from None
     loaded = LoadedSam2(
-        model.to(dev), model_type, variant, config, overrides, checkpoint_fingerprint(path), path
+        prepare(model.to(dev)),
+        model_type,
+        variant,
+        config,
+        overrides,
+        checkpoint_fingerprint(path),
+        path,
     )
     warm_up(loaded)
     _MODELS[key] = loaded
