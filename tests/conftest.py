@@ -40,6 +40,26 @@ def sam_home(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def sam_widget(make_napari_viewer, qtbot, msd_spleen, tiny_sam_checkpoint, sam_home):
+    """The SAM panel docked on MSD spleen_1 (16 slices of 48x48) at slice 8, tiny SAM on CPU."""
+    from napari_medseg._qt.sam_widget import SamWidget
+    from napari_medseg.engines.sam_settings import save_settings
+    from napari_medseg.io.detect import open_dataset
+    from napari_medseg.layers import case_layers
+
+    save_settings(sam_checkpoint=str(tiny_sam_checkpoint), sam_device="cpu")
+    viewer = make_napari_viewer()
+    ds = open_dataset(msd_spleen)
+    case = ds.load_case("spleen_1")
+    for data, kwargs, kind in case_layers(case, str(msd_spleen), ds.format):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    w = SamWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    viewer.dims.set_current_step(0, 8)
+    return w
+
+
 def pytest_collection_modifyitems(config, items):
     """Without a display (no Xvfb), skip viewer tests instead of crashing the whole run."""
     import os

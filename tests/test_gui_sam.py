@@ -6,27 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_medseg.io.detect import open_dataset
-from napari_medseg.layers import case_layers
-
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def widget(make_napari_viewer, qtbot, msd_spleen, tiny_sam_checkpoint, sam_home):
-    from napari_medseg._qt.sam_widget import SamWidget
-    from napari_medseg.engines.sam_settings import save_settings
-
-    save_settings(sam_checkpoint=str(tiny_sam_checkpoint), sam_device="cpu")
-    viewer = make_napari_viewer()
-    ds = open_dataset(msd_spleen)
-    case = ds.load_case("spleen_1")
-    for data, kwargs, kind in case_layers(case, str(msd_spleen), ds.format):
-        getattr(viewer, f"add_{kind}")(data, **kwargs)
-    w = SamWidget(viewer)
-    viewer.window.add_dock_widget(w)
-    viewer.dims.set_current_step(0, 8)
-    return w
 
 
 def wait(qtbot, w):
@@ -34,8 +14,8 @@ def wait(qtbot, w):
     qtbot.wait(50)
 
 
-def test_prompting_is_ready_when_the_panel_docks(widget):
-    w = widget
+def test_prompting_is_ready_when_the_panel_docks(sam_widget):
+    w = sam_widget
     assert w.checkpoint.text().endswith("tiny_sam.pth")
     assert [b.currentText() for b in w.channel_boxes] == ["CT", "CT", "CT"]
     assert w.channels_label.text() == "SAM sees CT, CT, CT (the visible layers)"
@@ -56,8 +36,8 @@ def test_prompting_is_ready_when_the_panel_docks(widget):
     assert pos.current_size == pytest.approx(size / 2)
 
 
-def test_embed_prompt_accept_undo_redo(widget, qtbot, sam_home):
-    w = widget
+def test_embed_prompt_accept_undo_redo(sam_widget, qtbot, sam_home):
+    w = sam_widget
     assert w.embed_case() is not None
     wait(qtbot, w)
     assert "16/16 slices embedded (16 computed now" in w.status.text()
@@ -94,8 +74,8 @@ def test_embed_prompt_accept_undo_redo(widget, qtbot, sam_home):
     assert w.label_id.value() == 3 and "label_3" in w.label_name.text()
 
 
-def test_q_discards_a_mask_still_in_flight(widget, qtbot):
-    w = widget
+def test_q_discards_a_mask_still_in_flight(sam_widget, qtbot):
+    w = sam_widget
     labels = w.viewer.layers["label"]
     before = np.array(labels.data)
     pos = w.prompt_layers()[0]
@@ -108,8 +88,8 @@ def test_q_discards_a_mask_still_in_flight(widget, qtbot):
     np.testing.assert_array_equal(labels.data, before)
 
 
-def test_a_click_during_embed_is_embedded_first(widget, qtbot):
-    w = widget
+def test_a_click_during_embed_is_embedded_first(sam_widget, qtbot):
+    w = sam_widget
     order = []
     w.runner.slices_ready.connect(order.extend)
     clicked = []
@@ -129,8 +109,8 @@ def test_a_click_during_embed_is_embedded_first(widget, qtbot):
     assert w.prediction[1] == 15
 
 
-def test_reopen_uses_the_cache_and_propagation_runs_off_thread(widget, qtbot):
-    w = widget
+def test_reopen_uses_the_cache_and_propagation_runs_off_thread(sam_widget, qtbot):
+    w = sam_widget
     w.embed_case()
     wait(qtbot, w)
     w.session = None  # as if the case were opened again
@@ -154,8 +134,8 @@ def test_reopen_uses_the_cache_and_propagation_runs_off_thread(widget, qtbot):
     np.testing.assert_array_equal(labels.data, before)
 
 
-def test_errors_reach_the_user_without_traceback(widget, qtbot, tmp_path):
-    w = widget
+def test_errors_reach_the_user_without_traceback(sam_widget, qtbot, tmp_path):
+    w = sam_widget
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"junk")
     w.checkpoint.setText(str(bad))
@@ -164,8 +144,8 @@ def test_errors_reach_the_user_without_traceback(widget, qtbot, tmp_path):
     assert str(bad) in w.status.text() and "cannot read SAM checkpoint" in w.status.text()
 
 
-def test_boxes_segment_in_batch_with_one_undo(widget, qtbot):
-    w = widget
+def test_boxes_segment_in_batch_with_one_undo(sam_widget, qtbot):
+    w = sam_widget
     new = w.viewer.add_labels(np.zeros((16, 48, 48), np.uint16), name="review")
     w.viewer.layers.selection.active = new
     assert w.target.currentText() == "review"
@@ -215,7 +195,7 @@ def test_channels_follow_the_view_when_docked_before_the_case(
     assert w.channels_label.text().endswith("(your choice)")
 
 
-def test_a_sam2_checkpoint_prompts_and_propagates_in_the_panel(widget, qtbot, tmp_path):
+def test_a_sam2_checkpoint_prompts_and_propagates_in_the_panel(sam_widget, qtbot, tmp_path):
     """The panel takes a SAM 2.1 file (recognised from its state dict), and MedSAM choices."""
     import torch
 
@@ -225,14 +205,17 @@ def test_a_sam2_checkpoint_prompts_and_propagates_in_the_panel(widget, qtbot, tm
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see test_sam2_engine: tiny models on busy shared cores
     try:
-        sam2_in_the_panel(widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2)
+        sam2_in_the_panel(sam_widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2)
     finally:
         torch.set_num_threads(threads)
 
 
-def sam2_in_the_panel(widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2):
-    w = widget
+def sam2_in_the_panel(sam_widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2):
+    from napari_medseg.engines.sam_prefetch import outward
+
+    w = sam_widget
     assert [w.variant.itemData(i) for i in range(w.variant.count())] == ["", "medsam", "medsam2"]
+    w.background_embed.setChecked(False)  # on demand only, first
     w.checkpoint.setText(str(save_tiny_sam2(tmp_path / "tiny_sam2.pt", seed=2)))
     pos, _, _ = w.prompt_layers()
     pos.add(np.array([[8, 24, 24]]))
@@ -248,6 +231,19 @@ def sam2_in_the_panel(widget, qtbot, tmp_path, Sam2Session, save_tiny_sam2):
     assert w.propagate() is not None
     wait(qtbot, w)
     assert "Propagated label 1 to" in w.status.text(), w.status.text()
-    assert w.session.encoded > 1  # slices were embedded as propagation reached them
+    reached = set(w.session.requested)
+    assert w.session.encoded == len(reached) > 1  # embedded as propagation reached them
     w.undo()
     np.testing.assert_array_equal(labels.data, before)
+
+    # Ticking the box embeds the rest around the current slice, then propagation finds it ready.
+    order = []
+    w.runner.slices_ready.connect(order.extend)
+    w.background_embed.setChecked(True)
+    wait(qtbot, w)
+    assert order == [z for z in outward(8, 16) if z not in reached]
+    assert w.session.encoded == 16 and w.session.missing() == []
+    w.session.requested.clear()
+    assert w.propagate() is not None
+    wait(qtbot, w)
+    assert w.session.requested and w.session.encoded == 16  # nothing embedded twice

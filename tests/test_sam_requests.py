@@ -1,4 +1,5 @@
-"""Qt-free SAM panel logic: superseded requests, queue jumping, time left, undo/redo, channels."""
+"""Qt-free SAM panel logic: superseded requests, a background job giving way to the user's,
+queue jumping, background embedding outward, time left, undo/redo, channels."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 from napari_medseg.core.model import Volume
 from napari_medseg.engines.sam_channels import seen_layers, view_mapping
 from napari_medseg.engines.sam_edit import paste_slices
-from napari_medseg.engines.sam_requests import EmbedOrder, Eta, RequestLine
+from napari_medseg.engines.sam_prefetch import embed_in_order, outward
+from napari_medseg.engines.sam_requests import EmbedOrder, Eta, Job, JobLine, RequestLine
 from napari_medseg.engines.sam_undo import UndoStack
 from napari_medseg.engines.windowing import source_channels
 
@@ -30,6 +32,81 @@ def test_a_prompted_slice_jumps_the_embedding_queue():
     assert order.prefer(4) and not order.prefer(1)  # 1 is done already
     assert order.take(2) == [4, 2]
     assert order.take(5) == [3, 5] and len(order) == 0
+
+
+def _job(background=False):
+    return Job(work=lambda ticket: None, done=lambda result: None, what="x", background=background)
+
+
+def test_the_users_job_takes_over_from_the_background_job():
+    jobs = JobLine()
+    prefetch = _job(background=True)
+    assert jobs.submit(prefetch) == "start" and prefetch.ticket.current
+    assert jobs.submit(_job(background=True)) == "busy"  # one background job at a time
+    propagate = _job()
+    assert jobs.submit(propagate) == "wait"
+    assert prefetch.ticket.cancelled() and propagate.ticket.current  # stops after its slice
+    assert jobs.submit(_job()) == "busy"  # the user's job is not displaced either
+    jobs.stop_background()  # the case changed: the waiting job is the user's, it stays
+    assert propagate.ticket.current
+    assert jobs.finished() is propagate and jobs.running is propagate  # prefetch's thread ended
+    assert jobs.submit(_job(background=True)) == "busy"
+    assert jobs.submit(_job()) == "busy"  # two foreground jobs: the user cancels first
+    assert jobs.finished() is None and jobs.running is None
+
+
+def test_cancel_stops_the_background_job_and_drops_the_waiting_one():
+    jobs = JobLine()
+    prefetch, boxes = _job(background=True), _job()
+    jobs.submit(prefetch)
+    jobs.submit(boxes)
+    jobs.cancel()
+    assert prefetch.ticket.cancelled() and boxes.ticket.cancelled()
+    assert jobs.finished() is None  # nothing starts after the cancelled background job
+    again = _job(background=True)
+    assert jobs.submit(again) == "start"
+    jobs.stop_background()  # model, checkpoint or channels changed
+    assert again.ticket.cancelled() and jobs.finished() is None
+
+
+def test_the_slice_being_embedded_is_still_wanted_until_it_is_done():
+    order = EmbedOrder(outward(5, 8))
+    assert order.take(1) == [5]
+    assert order.wants(5) and not order.prefer(5)  # embedding now: a prompt waits for it
+    order.done()
+    assert not order.wants(5)
+    assert order.wants(2) and order.take(1) == [2]  # jumped the queue
+    order.follow(outward(0, 8))  # the user works on slice 0 now: its neighbours first
+    assert order.take(8) == [0, 1, 3, 4, 6, 7]
+
+
+class _Session:
+    """Records the slices embedded, batch by batch (a SAM session's ``embed`` call)."""
+
+    def __init__(self, batch_size):
+        self.batch_size, self.sam, self.batches = batch_size, None, []
+
+    def embed(self, slices):
+        self.batches.append(list(slices))
+
+
+def test_background_embedding_goes_outward_and_stops_between_batches():
+    session, reports, ready = _Session(2), [], []
+    order = EmbedOrder(outward(3, 7)[1:])  # the prompted slice 3 is embedded already
+    n = embed_in_order(
+        session, order, lambda d, t: reports.append((d, t)), lambda: False, ready.append
+    )
+    assert session.batches == ready == [[4, 2], [5, 1], [6, 0]] and n == 6
+    assert reports == [(0, 6), (2, 6), (4, 6), (6, 6)]
+    stopped = _Session(1)
+    n = embed_in_order(
+        stopped,
+        EmbedOrder(outward(3, 7)),
+        lambda d, t: None,
+        lambda: len(stopped.batches) == 2,
+        ready.append,
+    )
+    assert n == 2 and stopped.batches == [[3], [4]]  # cancelled after the slice in progress
 
 
 def test_time_left_follows_the_rate_so_far():

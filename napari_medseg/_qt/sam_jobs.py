@@ -1,4 +1,5 @@
-"""The SAM panel's long jobs: embed the case, propagate a label, segment every box.
+"""The SAM panel's long jobs: embed the case (or, in the background, a prompted slice's
+neighbours), propagate a label, segment every box.
 
 Each runs in the panel's job thread (:class:`~napari_medseg._qt.sam_runner.SamRunner`)
 with slice counts and time left, and writes its result as one undo step; a cancelled job
@@ -14,6 +15,7 @@ from napari_medseg._qt.sam_layers import BOX
 from napari_medseg.core.errors import MedsegError
 from napari_medseg.core.model import Box
 from napari_medseg.engines.sam_cache import EmbeddingCache
+from napari_medseg.engines.sam_prefetch import embed_in_order
 from napari_medseg.engines.sam_prompts import prompts_from_boxes
 from napari_medseg.engines.sam_requests import EmbedOrder
 from napari_medseg.layers import LayerInfo, declare_labels
@@ -24,22 +26,6 @@ class SamJobs:
 
     def embed_case(self):
         """Embed every slice not cached yet; a slice the user prompts on goes first."""
-        from napari_medseg.engines.sam_embed import default_batch_size
-
-        params = self.session_params()
-
-        def work(ticket):
-            session = self._make_session(*params)
-            order = self.runner.order = EmbedOrder(session.missing())
-            total, done = len(order), 0
-            self.runner.report(0, total)
-            size = session.batch_size or default_batch_size(session.sam)
-            while not ticket.cancelled() and (batch := order.take(size)):
-                session.embed(batch)
-                done += len(batch)
-                self.runner.report(done, total)
-                self.runner.slices_ready.emit(batch)
-            return done, len(session.stack) - len(session.missing())
 
         def done(result):
             n, ready = result
@@ -48,7 +34,23 @@ class SamJobs:
                 f"{ready}/{total} slices embedded ({n} computed now, the rest from the cache)"
             )
 
-        return self.runner.start_job(work, done, "Embedding")
+        return self.embed_job(lambda session: session.missing(), "Embedding", done)
+
+    def embed_job(self, todo, what: str, done, background: bool = False):
+        """Embed the slices ``todo(session)`` lists, in that order (prompted slices first);
+        ``done`` gets (slices embedded now, slices of the case embedded)."""
+        params = self.session_params()
+
+        def work(ticket):
+            session = self._make_session(*params)
+            runner = self.runner
+            order = runner.order = EmbedOrder(todo(session))
+            n = embed_in_order(
+                session, order, runner.report, ticket.cancelled, runner.slices_ready.emit
+            )
+            return n, len(session.stack) - len(session.missing())
+
+        return self.runner.start_job(work, done, what, background)
 
     def clear_cache(self) -> None:
         freed = EmbeddingCache().clear()

@@ -35,7 +35,7 @@ ACTION_BUTTONS = (
 )
 
 
-def build_ui(w: QWidget, checkpoint: str, device: str) -> None:
+def build_ui(w: QWidget, checkpoint: str, device: str, background: bool = True) -> None:
     """Create the panel's controls as attributes of ``w`` and lay them out."""
     w.checkpoint = QLineEdit(checkpoint, placeholderText="sam_vit_b_01ec64.pth")
     w.browse = QPushButton("Browse…")
@@ -86,6 +86,11 @@ def build_ui(w: QWidget, checkpoint: str, device: str) -> None:
     w.embed_button = QPushButton("Embed this case")
     w.cancel_button = QPushButton("Cancel")
     w.cancel_button.setEnabled(False)
+    w.background_embed = QCheckBox("Embed neighbours in the background")
+    w.background_embed.setChecked(bool(background))
+    w.background_embed.setToolTip(
+        "After a prompt, embed the slices around it (nearest first) while you work"
+    )
     w.progress = QProgressBar()
     w.progress.setTextVisible(True)
     w.status = QLabel("Choose a checkpoint; then click on the image (or embed the case first).")
@@ -120,6 +125,7 @@ def build_ui(w: QWidget, checkpoint: str, device: str) -> None:
     layout.addLayout(grid)
     layout.addWidget(w.channels_label)
     layout.addLayout(run_row)
+    layout.addWidget(w.background_embed)
     layout.addWidget(w.progress)
     layout.addWidget(w.status)
     layout.addLayout(buttons)

@@ -4,10 +4,11 @@ As soon as a case is open the prompt layers exist ("SAM positive", "SAM negative
 a "SAM box" rectangle, see :mod:`napari_medseg._qt.sam_layers`) and the positive-point tool
 is active; the mode buttons or the keys , . / switch between them. Every finished prompt
 decodes the current slice in a worker thread (embedding that slice first when it is not
-cached) into the "SAM preview" layer; only the latest prompt's result is shown, and a new
-prompt, Q or Cancel discards what is still in flight. Accepting writes the mask into the
-target Labels layer under the chosen label id (named and coloured in its labelmap), without
-touching other labels unless asked. Keys while the panel is open: K accept, Q clear prompts,
+cached) into the "SAM preview" layer, then the slices around it are embedded in the
+background (:mod:`napari_medseg._qt.sam_prefetch_job`). Only the latest prompt's result is
+shown, and a new prompt, Q or Cancel discards what is still in flight. Accepting writes
+the mask into the target Labels layer under the chosen label id (named and coloured in its
+labelmap), without touching other labels unless asked. Keys while the panel is open: K accept, Q clear prompts,
 N next label, G propagate through the volume, U undo, Shift+U redo.
 SAM's input channels follow the visible image layers (see
 :mod:`napari_medseg.engines.sam_channels`). The work itself is done by
@@ -28,6 +29,7 @@ from qtpy.QtWidgets import QFileDialog, QWidget
 from napari_medseg._qt._util import report_error
 from napari_medseg._qt.sam_jobs import SamJobs
 from napari_medseg._qt.sam_layers import BOX, NEGATIVE, POSITIVE, PREVIEW, SamLayers
+from napari_medseg._qt.sam_prefetch_job import SamPrefetch
 from napari_medseg._qt.sam_runner import SamRunner
 from napari_medseg._qt.sam_ui import build_ui
 from napari_medseg.core.errors import MedsegError
@@ -58,7 +60,7 @@ KEYS = {
 VIEW_EVENTS = ("visible", "opacity", "blending")
 
 
-class SamWidget(SamJobs, QWidget):
+class SamWidget(SamJobs, SamPrefetch, QWidget):
     def __init__(self, napari_viewer: napari.Viewer):
         super().__init__()
         self.viewer = napari_viewer
@@ -76,7 +78,12 @@ class SamWidget(SamJobs, QWidget):
         self._plain = weakref.WeakKeyDictionary()  # plain image layer -> (data, Volume)
         self._docked = self._closed = False
         settings = load_settings()
-        build_ui(self, settings.get("sam_checkpoint", ""), settings.get("sam_device", "auto"))
+        build_ui(
+            self,
+            settings.get("sam_checkpoint", ""),
+            settings.get("sam_device", "auto"),
+            settings.get("sam_background_embed", True),
+        )
         self._wire()
         self._bound = {}
         for key, action in KEYS.items():
@@ -90,6 +97,7 @@ class SamWidget(SamJobs, QWidget):
         )
         self.browse.clicked.connect(self._browse)
         self.device.currentTextChanged.connect(lambda d: save_settings(sam_device=d))
+        self.wire_prefetch()
         for mode, button in self.mode_buttons.items():
             button.clicked.connect(lambda _c=False, m=mode: self._safe(lambda: self.set_mode(m)))
         self.label_id.valueChanged.connect(self._show_label)
@@ -124,8 +132,7 @@ class SamWidget(SamJobs, QWidget):
         if self._closed:
             return
         self._closed = self.runner.closed = True
-        self.runner.prompts.supersede()
-        self.runner.jobs.supersede()
+        self.runner.cancel()
         for key, func in self._bound.items():
             if _bound_to(self.viewer, key, func):
                 self.viewer.bind_key(key, None)
@@ -212,6 +219,7 @@ class SamWidget(SamJobs, QWidget):
         chosen = ", ".join(b.currentText() for b in self.channel_boxes)
         how = "the visible layers" if follow else "your choice"
         self.channels_label.setText(f"SAM sees {chosen} ({how})" if names else "")
+        self.check_prefetch()
 
     def _active_changed(self, event) -> None:
         """The active Labels layer becomes the target; the mode buttons show the active tool."""
@@ -320,13 +328,21 @@ class SamWidget(SamJobs, QWidget):
     def busy(self) -> bool:
         return self.runner.busy
 
-    def worker_finished(self, kind: str) -> None:
+    def worker_finished(self, kind: str, job=None) -> None:
+        """A thread ended (``job``: the long job that ran in it, see sam_runner)."""
         self._show_cache()
-        if kind == "job":
+        if kind != "job":
+            if self._rerun:
+                self._rerun = False
+                self._safe(self.update_preview)
+            return
+        if self.runner.jobs.running is None:
             self.embed_button.setEnabled(True)
-        elif self._rerun:
-            self._rerun = False
+        if self._waiting is not None:  # its slice was still queued when the job stopped
+            self._waiting = None
             self._safe(self.update_preview)
+        elif job is not None and job.completed and not job.background:
+            self._safe(lambda: self.prefetch_neighbours(self.current_slice()))
 
     def _safe(self, action):
         """Run a button or key action; a MedsegError becomes a notification, not a traceback."""
@@ -393,7 +409,7 @@ class SamWidget(SamJobs, QWidget):
             self._rerun = True
             return None
         params = self.session_params()
-        if self.runner.order is not None and self.runner.order.prefer(prompt.slice):
+        if self.runner.order is not None and self.runner.order.wants(prompt.slice):
             self._waiting = prompt.slice  # _on_slices_ready decodes it
             self.status.setText(f"Embedding slice {prompt.slice} first…")
             return None
@@ -416,6 +432,8 @@ class SamWidget(SamJobs, QWidget):
             self.status.setText(
                 f"{where}mask of {int(pred.mask.sum())} px, score {pred.score:.2f} (K accepts)"
             )
+            if z is not None:
+                self._safe(lambda: self.prefetch_neighbours(z))
 
         return self.runner.start(work, show, "prompt")
 
