@@ -143,3 +143,45 @@ def test_embed_keeps_the_cache_within_its_bound(msd_spleen, tiny_sam_checkpoint,
     files = list(cache.glob("*.npz"))
     assert 0 < len(files) < 16 and sum(f.stat().st_size for f in files) <= 30_000
     assert "encoded 16 slices" in capsys.readouterr().out
+
+
+def test_embed_around_a_slice_goes_outward(
+    msd_spleen, tiny_sam_checkpoint, tmp_path, capsys, monkeypatch
+):
+    from napari_medseg.engines.sam import SamSession
+
+    asked = []
+    embed = SamSession.embed
+    monkeypatch.setattr(
+        SamSession,
+        "embed",
+        lambda self, slices=None, *a, **k: (
+            asked.append(self.missing(slices)) or embed(self, slices, *a, **k)
+        ),
+    )
+    cache = tmp_path / "cache"
+    args = [
+        "embed",
+        str(msd_spleen),
+        "--checkpoint",
+        str(tiny_sam_checkpoint),
+        "--cache",
+        str(cache),
+    ]
+    args += ["--device", "cpu", "--case", "spleen_1"]
+    assert main([*args, "--around", "8", "--radius", "2"]) == 0
+    assert (
+        "spleen_1: 16 slices, 5 encoded, 0 cached, slices 6-10 around 8\n"
+        in capsys.readouterr().out
+    )
+    assert asked == [[8, 9, 7, 10, 6]] and len(list(cache.glob("*.npz"))) == 5
+    assert main([*args, "--around", "14"]) == 0  # the whole volume, nearest first
+    assert (
+        "spleen_1: 16 slices, 11 encoded, 5 cached, slices 0-15 around 14\n"
+        in capsys.readouterr().out
+    )
+    assert asked[1] == [14, 15, 13, 12, 11, 5, 4, 3, 2, 1, 0]
+    assert main([*args, "--around", "16"]) == 1
+    assert "case spleen_1: --around 16: the case has 16 slices (0-15)" in capsys.readouterr().err
+    assert main([*args, "--radius", "2"]) == 2
+    assert "--radius needs --around SLICE" in capsys.readouterr().err

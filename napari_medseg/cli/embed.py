@@ -1,10 +1,19 @@
-"""``napari-medseg embed``: fill the SAM embedding cache for a dataset (GPU server -> laptop)."""
+"""``napari-medseg embed``: fill the SAM embedding cache for a dataset (GPU server -> laptop).
+
+``--around SLICE [--radius N]`` embeds that slice first and then its neighbours outward
+(:func:`~napari_medseg.engines.sam_prefetch.prefetch`), as the SAM panel does after a prompt.
+"""
 
 from __future__ import annotations
 
 import sys
 
-from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
+from napari_medseg.cli._common import (
+    add_dataset_arguments,
+    finite_float,
+    non_negative_int,
+    open_cases,
+)
 from napari_medseg.core.errors import MedsegError
 
 HELP = "compute and cache SAM / SAM 2.1 image embeddings for every slice of a dataset"
@@ -37,6 +46,18 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--batch-size", type=int, metavar="N", help="slices per encoder batch")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument(
+        "--around",
+        type=non_negative_int,
+        metavar="SLICE",
+        help="embed this slice first, then its neighbours outward (default: every slice in order)",
+    )
+    parser.add_argument(
+        "--radius",
+        type=non_negative_int,
+        metavar="N",
+        help="with --around: only slices at most N away (default: the whole volume)",
+    )
 
 
 def run(args) -> int:
@@ -49,6 +70,8 @@ def run(args) -> int:
     from napari_medseg.engines.sam_settings import load_settings
     from napari_medseg.engines.windowing import parse_mapping
 
+    if args.radius is not None and args.around is None:
+        raise MedsegError("--radius needs --around SLICE")
     checkpoint = args.checkpoint or load_settings().get("sam_checkpoint")
     if not checkpoint:
         raise MedsegError("no SAM checkpoint: pass --checkpoint PATH")
@@ -71,12 +94,28 @@ def run(args) -> int:
             session = session_type.for_case(
                 sam, dataset.load_case(cid), mapping, cache=cache, **options
             )
-            n = session.embed()
+            n, span = embed_case(session, args.around, args.radius)
         except MedsegError as exc:
             failed += 1
             print(f"napari-medseg embed: case {cid}: {exc}", file=sys.stderr)
             continue
         encoded += n
-        print(f"{cid}: {len(session.stack)} slices, {n} encoded, {len(session.stack) - n} cached")
+        line = f"{cid}: {len(session.stack)} slices, {n} encoded, {len(span) - n} cached"
+        if args.around is not None:
+            line += f", slices {min(span)}-{max(span)} around {args.around}"
+        print(line)
     print(f"encoded {encoded} slices; cache: {cache.describe()}")
     return 1 if failed else 0
+
+
+def embed_case(session, around: int | None, radius: int | None) -> tuple[int, list[int]]:
+    """Embed every slice (in order), or ``around`` and its neighbours outward up to
+    ``radius`` away; return how many were encoded and the slices asked for."""
+    from napari_medseg.engines.sam_prefetch import outward, prefetch
+
+    depth = len(session.stack)
+    if around is None:
+        return session.embed(), list(range(depth))
+    if around >= depth:
+        raise MedsegError(f"--around {around}: the case has {depth} slices (0-{depth - 1})")
+    return prefetch(session, around, radius), outward(around, depth, radius)
