@@ -8,8 +8,8 @@ cached) into the "SAM preview" layer, then the slices around it are embedded in 
 background (:mod:`napari_medseg._qt.sam_prefetch_job`). Only the latest prompt's result is
 shown, and a new prompt, Q or Cancel discards what is still in flight. Accepting writes
 the mask into the target Labels layer under the chosen label id (named and coloured in its
-labelmap), without touching other labels unless asked. Keys while the panel is open: K accept, Q clear prompts,
-N next label, G propagate through the volume, U undo, Shift+U redo.
+labelmap), without touching other labels unless asked. Keys while the panel is open:
+K accept, Q clear prompts, N next label, G propagate through the volume, U undo, Shift+U redo.
 SAM's input channels follow the visible image layers (see
 :mod:`napari_medseg.engines.sam_channels`). The work itself is done by
 :mod:`napari_medseg.engines.sam` (the same code as the CLI).
