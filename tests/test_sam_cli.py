@@ -11,22 +11,17 @@ import pytest
 from napari_medseg.cli import main
 
 
+def embed_args(dataset, checkpoint, cache) -> list[str]:
+    """``napari-medseg embed`` on the CPU with a checkpoint and a cache folder."""
+    paths = ["--checkpoint", str(checkpoint), "--cache", str(cache)]
+    return ["embed", str(dataset), *paths, "--device", "cpu"]
+
+
 def test_embed_fills_the_cache_and_a_second_run_computes_nothing(
     msd_spleen, tiny_sam_checkpoint, tmp_path, capsys
 ):
     cache = tmp_path / "cache"
-    args = [
-        "embed",
-        str(msd_spleen),
-        "--checkpoint",
-        str(tiny_sam_checkpoint),
-        "--cache",
-        str(cache),
-        "--device",
-        "cpu",
-        "--batch-size",
-        "8",
-    ]
+    args = [*embed_args(msd_spleen, tiny_sam_checkpoint, cache), "--batch-size", "8"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "spleen_1: 16 slices, 16 encoded, 0 cached" in out
@@ -160,15 +155,7 @@ def test_embed_around_a_slice_goes_outward(
         ),
     )
     cache = tmp_path / "cache"
-    args = [
-        "embed",
-        str(msd_spleen),
-        "--checkpoint",
-        str(tiny_sam_checkpoint),
-        "--cache",
-        str(cache),
-    ]
-    args += ["--device", "cpu", "--case", "spleen_1"]
+    args = [*embed_args(msd_spleen, tiny_sam_checkpoint, cache), "--case", "spleen_1"]
     assert main([*args, "--around", "8", "--radius", "2"]) == 0
     assert (
         "spleen_1: 16 slices, 5 encoded, 0 cached, slices 6-10 around 8\n"
