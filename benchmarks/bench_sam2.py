@@ -25,6 +25,7 @@ Usage::
     python benchmarks/bench_sam2.py                         # CPU: vit_b vs hiera_t, 3 slices
     python benchmarks/bench_sam2.py --models vit_b,hiera_t,hiera_s --slices 155 --rounds 2
     python benchmarks/bench_sam2.py --models hiera_t,hiera_t512 --slices 20
+    python benchmarks/bench_sam2.py --models hiera_t --slices 155 --no-reference  # one model
     python benchmarks/bench_sam2.py --device cuda --slices 155     # whole volume on a GPU
 """
 
@@ -230,6 +231,15 @@ def report(what: str, times: dict, base: str) -> None:
     print(f"{what}: " + ", ".join(parts) + f"; load {os.getloadavg()[0]:.1f}")
 
 
+def per_slice(times: dict, n: int) -> None:
+    for name, t in times.items():
+        per = statistics.median(t) / n
+        print(
+            f"  {name}: {per:.2f} s/slice -> {per * 155 / 60:.1f} min for 155 slices, "
+            f"{per * 50 / 60:.1f} min for 50 (extrapolated)"
+        )
+
+
 def main() -> None:
     from napari_medseg.engines.device import pick_device
 
@@ -240,6 +250,11 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="A-B-B-A rounds")
     p.add_argument("--repeats", type=int, default=15, help="latency repeats")
     p.add_argument("--batch-size", type=int, help="SAM 2.1 slices per encoder call")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the comparison with the package's SAM2VideoPredictor (long volumes)",
+    )
     args = p.parse_args()
     device = pick_device(args.device)
     names = args.models.split(",")
@@ -261,6 +276,10 @@ def main() -> None:
         base = names[0]
         for name in names:  # untimed: the process's first-call costs are not a fresh case's
             first_click(models[name], path, z, device)
+        if len(names) == 1:  # no model to compare with: the time to follow one box
+            times = {base: [follow(models[base], part, z - lo, device) for _ in range(args.rounds)]}
+            report(f"one box -> {len(part)} slices", times, base)
+            per_slice(times, len(part))
         for other in names[1:]:
             times = abba(
                 lambda n: first_click(models[n], path, z, device), base, other, args.rounds
@@ -270,14 +289,8 @@ def main() -> None:
                 lambda n: follow(models[n], part, z - lo, device), base, other, args.rounds
             )
             report(f"one box -> {len(part)} slices", times, base)
-            n = len(part)
-            for name, t in times.items():
-                per = statistics.median(t) / n
-                print(
-                    f"  {name}: {per:.2f} s/slice -> {per * 155 / 60:.1f} min for 155 slices, "
-                    f"{per * 50 / 60:.1f} min for 50 (extrapolated)"
-                )
-        for name in (n for n in names if n != "vit_b"):
+            per_slice(times, len(part))
+        for name in (n for n in names if n != "vit_b" and not args.no_reference):
             stock = stock_video_predictor(models[name])
             times = abba(
                 lambda kind, m=models[name], ref=stock: propagate_seconds(
