@@ -171,6 +171,17 @@ def test_bad_numbers_refused(world, args, message):
     assert tree(world) == before
 
 
+@pytest.mark.parametrize("command", ["embed", "train"])
+def test_batch_size_below_one_refused(world, command):
+    """A negative batch size used to make ``embed`` report slices cached that were not."""
+    ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
+    before = tree(world)
+    out = ["--cache", world / "cache"] if command == "embed" else ["--out", world / "model.pt"]
+    proc = cli(command, ds, "--checkpoint", world / "none.pt", *out, "--batch-size", "-2")
+    assert proc.returncode == 2 and "--batch-size: must be 1 or more" in proc.stderr
+    assert "Traceback" not in proc.stderr and tree(world) == before
+
+
 def test_unreachable_scheduler_fails_fast(world):
     ds = make_msd(world / "data", "Task09_Spleen", n_train=1, n_test=0, shape=SHAPE)
     proc = cli("presegment", ds, "--engine", "threshold", "--method", "otsu", "--out",

@@ -60,6 +60,14 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def finite_float(text: str) -> float:
     """argparse type: a finite number (no nan, inf)."""
     value = float(text)

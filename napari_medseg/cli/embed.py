@@ -13,6 +13,7 @@ from napari_medseg.cli._common import (
     finite_float,
     non_negative_int,
     open_cases,
+    positive_int,
 )
 from napari_medseg.core.errors import MedsegError
 
@@ -44,7 +45,9 @@ def add_arguments(parser) -> None:
         metavar="GB",
         help="cache size bound (default: the saved setting)",
     )
-    parser.add_argument("--batch-size", type=int, metavar="N", help="slices per encoder batch")
+    parser.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="slices per encoder batch"
+    )
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
     parser.add_argument(
         "--around",

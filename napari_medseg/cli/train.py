@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from napari_medseg.cli._common import add_dataset_arguments, finite_float, open_cases
+from napari_medseg.cli._common import (
+    add_dataset_arguments,
+    finite_float,
+    open_cases,
+    positive_int,
+)
 
 HELP = "fine-tune the U-Net on curated masks (patient-level split, best-Dice checkpoint)"
 
@@ -31,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--val-fraction", type=finite_float, default=0.2, help="share of patients for validation"
     )
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument(
         "--lr", type=finite_float, help="learning rate (default 1e-3, 1e-4 when fine-tuning)"
     )
