@@ -15,6 +15,7 @@ from their prompted slices, stopping where each object ends. :class:`Sam2Engine`
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -124,7 +125,8 @@ class Sam2Session(SliceSession):
             return [z]
         step = -1 if len(self.requested) > 1 and self.requested[-2] > z else 1
         ahead = range(z + step, len(self.stack) if step > 0 else -1, step)
-        return [z, *self.missing(ahead)[: self.batch_size - 1]]
+        uncached = (a for a in ahead if not self.is_embedded(a))  # no look past the batch
+        return [z, *itertools.islice(uncached, self.batch_size - 1)]
 
     def _levels(self, z: int) -> list:
         with self._lock:
